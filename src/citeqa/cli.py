@@ -1,0 +1,193 @@
+"""The ``citeqa`` command: parse, call the pipeline, format. Errors become messages and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from citeqa.config import Settings, load_settings
+from citeqa.errors import CiteqaError
+from citeqa.models import Answer
+
+EXIT_INTERNAL = 70
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", type=Path, help="folder of documents (default: corpus/)")
+    p.add_argument("--index", type=Path, help="index folder (default: index/)")
+    p.add_argument("--model", help="sentence-transformers model name or path (default: bundled all-MiniLM-L6-v2)")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="citeqa", description="Ask questions of your documents; answers are cited quotes.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("index", help="build or refresh the index of the corpus folder")
+    _common(p)
+    p = sub.add_parser("ask", help="answer a question (or, with --json and no question, one per stdin line)")
+    p.add_argument("question", nargs="?", help="the question")
+    _common(p)
+    p.add_argument("-k", type=int, help="number of passages to retrieve (default 5)")
+    p.add_argument("--mode", choices=("hybrid", "dense", "bm25"), help="retrieval mode (default hybrid)")
+    p.add_argument("--min-confidence", type=float, help="abstain below this confidence (0 = never abstain)")
+    p.add_argument("--json", action="store_true", help="print the JSON object")
+    p = sub.add_parser("eval", help="score a gold set (JSONL)")
+    p.add_argument("gold", type=Path, help="gold JSONL file")
+    _common(p)
+    p.add_argument("-k", type=int, default=5)
+    p.add_argument("--mode", choices=("hybrid", "dense", "bm25"))
+    p.add_argument("--min-confidence", type=float)
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p = sub.add_parser("serve", help="start the chat app")
+    _common(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--share", action="store_true", help="also open a public Gradio share link")
+    return ap
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(corpus_dir=args.corpus, index_dir=args.index, model=args.model)
+
+
+def _progress():  # noqa: ANN202 - returns a Progress callable bound to tqdm bars
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def report(what: str, done: int, total: int) -> None:
+        bar = bars.get(what)
+        if bar is None:
+            bar = bars[what] = tqdm(total=total, desc=f"embedding {what}", unit=what[:-1] if what.endswith("s") else what,
+                                    file=sys.stderr, leave=True)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return report
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from citeqa.qa import QA
+
+    qa = QA(_settings(args))
+    report = qa.build(_progress())
+    for path, reason in report.skipped:
+        print(f"warning: skipped {path}: {reason}", file=sys.stderr)
+    if report.up_to_date:
+        print(f"index is up to date: {report.documents} documents, {report.chunks} chunks ({report.seconds:.2f} s)")
+    else:
+        print(f"indexed {report.documents} documents into {report.chunks} chunks and {report.sentences} sentences "
+              f"({report.embedded} embedded, {report.reused} from cache, {report.index_type}) in {report.seconds:.1f} s")
+    return 0
+
+
+def format_answer(ans: Answer, lines_of: dict[str, str]) -> str:
+    """Human-readable answer with [n] markers and sources."""
+    out: list[str] = []
+    if ans.abstained:
+        out.append(f"The documents don't say. (confidence {ans.confidence:.2f})")
+        if ans.passages:
+            out.append("\nClosest passages:")
+            for p in ans.passages[:3]:
+                out.append(f"  - {p.chunk.doc} — {p.chunk.section or '(no section)'}: {_short(p.chunk.text)}")
+        return "\n".join(out)
+    text = ans.answer or ""
+    if ans.answer_span:
+        s = ans.answer_span
+        text = f"{text[: s.start]}**{text[s.start : s.end]}**{text[s.end :]}"
+    out.append(f"{text} " + " ".join(f"[{c.n}]" for c in ans.citations))
+    out.append(f"(confidence {ans.confidence:.2f})\n\nSources:")
+    for c in ans.citations:
+        doc = lines_of.get(c.doc, "")
+        a, b = doc.count("\n", 0, c.start) + 1, doc.count("\n", 0, c.end) + 1
+        where = f"line {a}" if a == b else f"lines {a}–{b}"
+        out.append(f"[{c.n}] {c.doc} — {c.section or '(no section)'} — {where}, characters {c.start}–{c.end}")
+        out.append("    " + c.quote.replace("\n", "\n    "))
+    return "\n".join(out)
+
+
+def _short(text: str, n: int = 160) -> str:
+    t = " ".join(text.split())
+    return t if len(t) <= n else t[: n - 1] + "…"
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from citeqa.qa import QA
+
+    settings = _settings(args)
+    if not args.json and args.question is None:
+        raise CiteqaError("give a question, or use --json to read questions from standard input")
+    qa = QA(settings)
+    built = qa.ensure_index(_progress())
+    if built:
+        for path, reason in built.skipped:
+            print(f"warning: skipped {path}: {reason}", file=sys.stderr)
+    stale = qa.stale_files()
+    if stale:
+        print(f"warning: the index is stale ({len(stale)} file(s) changed since it was built, e.g. {stale[0]}); "
+              "run `citeqa index` to refresh it", file=sys.stderr)
+    opts = {"k": args.k, "mode": args.mode, "min_confidence": args.min_confidence}
+    if args.question is not None:
+        ans = qa.ask(args.question, **opts)
+        if args.json:
+            print(json.dumps(ans.to_dict(), ensure_ascii=False))
+        else:
+            docs = {c.doc: (qa.document(c.doc).text if qa.document(c.doc) else "") for c in ans.citations}
+            print(format_answer(ans, docs))
+        return 0
+    failures = 0
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            print(json.dumps(qa.ask(line.rstrip("\n"), **opts).to_dict(), ensure_ascii=False), flush=True)
+        except CiteqaError as exc:
+            failures += 1
+            print(json.dumps({"question": line.rstrip("\n"), "error": str(exc)}, ensure_ascii=False), flush=True)
+    return 1 if failures else 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from citeqa.evaluate import evaluate, load_gold
+    from citeqa.qa import QA
+
+    items = load_gold(args.gold)
+    qa = QA(_settings(args))
+    qa.ensure_index(_progress())
+    report, _ = evaluate(qa, items, k=args.k, mode=args.mode, min_confidence=args.min_confidence)
+    if args.json:
+        print(json.dumps(report.__dict__, default=str))
+    else:
+        print("\n".join(report.lines()))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from citeqa.ui import serve
+
+    return serve(_settings(args), host=args.host, port=args.port, share=args.share)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    handler = {"index": cmd_index, "ask": cmd_ask, "eval": cmd_eval, "serve": cmd_serve}[args.command]
+    try:
+        return handler(args)
+    except CiteqaError as exc:
+        print(f"citeqa: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("citeqa: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: a message, never a traceback
+        print(f"citeqa: internal error: {type(exc).__name__}: {exc}. Please report this.", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

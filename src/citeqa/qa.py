@@ -1,0 +1,140 @@
+"""The pipeline behind the CLI and the UI: index, retrieve, extract, cite."""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable, Sequence
+
+from citeqa.answer import extract_answer
+from citeqa.calibration import Calibration, load_calibration
+from citeqa.config import Settings
+from citeqa.embed import Embedder, make_embedder
+from citeqa.errors import IndexMissingError, InputError
+from citeqa.index import BuildReport, LoadedIndex, Progress, build_index, current_folder, load_index, stale_files
+from citeqa.models import Answer, Document
+from citeqa.retrieve import MODES, retrieve
+from citeqa.text import terms
+
+MAX_QUESTION_CHARS = 2000
+_ANAPHORA = re.compile(
+    r"\b(it|its|they|them|their|this|that|these|those|he|him|his|she|her|the (group|same|latter|former))\b",
+    re.IGNORECASE,
+)
+
+
+def clean_question(question: str) -> str:
+    """Normalise a user question, or raise :class:`InputError` saying what is wrong with it."""
+    if not isinstance(question, str):
+        raise InputError("the question must be text")
+    text = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in question)
+    text = " ".join(text.split())
+    if not text:
+        raise InputError("the question is empty: type a question about the documents")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise InputError(f"the question is {len(text):,} characters long; the limit is {MAX_QUESTION_CHARS:,}")
+    if not any(ch.isalnum() for ch in text):
+        raise InputError("the question has no words in it: type a question about the documents")
+    return text
+
+
+def contextual_query(question: str, history: Sequence[str]) -> str:
+    """The retrieval query for a follow-up: the question plus the last earlier question it refers to.
+
+    A question is a follow-up when it uses a pronoun ("When was it set up?") or
+    has at most two content terms.
+    """
+    if not history:
+        return question
+    if _ANAPHORA.search(question) or len(set(terms(question))) <= 2:
+        return f"{question} {history[-1]}"
+    return question
+
+
+class QA:
+    """Ask questions of an indexed corpus; the index and model load on first use."""
+
+    def __init__(
+        self, settings: Settings, embedder: Embedder | None = None, calibration: Calibration | None = None
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder or make_embedder(settings.model)
+        self.calibration = calibration or load_calibration()
+        self._index: LoadedIndex | None = None
+        self._lock = threading.Lock()
+
+    def build(self, progress: Progress | None = None) -> BuildReport:
+        """Build or refresh the index, then serve from the new one."""
+        report = build_index(self.settings, self.embedder, progress)
+        if not report.up_to_date or self._index is None:
+            self.reload()
+        return report
+
+    def ensure_index(self, progress: Progress | None = None) -> BuildReport | None:
+        """Build the index if there is none; returns the report when it built."""
+        if current_folder(self.settings.index_dir) is None:
+            return self.build(progress)
+        return None
+
+    def reload(self) -> LoadedIndex:
+        """Load the live index (again) and swap it in."""
+        fresh = load_index(self.settings)
+        with self._lock:
+            old, self._index = self._index, fresh
+        if old is not None and old.folder != fresh.folder:
+            old.store.close()
+        return fresh
+
+    @property
+    def index(self) -> LoadedIndex:
+        idx = self._index
+        if idx is None:
+            idx = self.reload()
+        return idx
+
+    def stale_files(self) -> list[str]:
+        """Corpus files changed since the live index was built."""
+        return stale_files(self.index.manifest, self.settings.corpus_dir)
+
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        mode: str | None = None,
+        min_confidence: float | None = None,
+        history: Sequence[str] = (),
+    ) -> Answer:
+        """Answer one question; ``history`` holds the earlier questions of a conversation."""
+        question = clean_question(question)
+        mode = mode or self.settings.mode
+        if mode not in MODES:
+            raise InputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        k = k or self.settings.top_k
+        if not 1 <= k <= 100:
+            raise InputError("the number of passages must be between 1 and 100")
+        threshold = self.settings.min_confidence if min_confidence is None else min_confidence
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise InputError("--min-confidence must be between 0 and 1")
+        index = self.index
+        if index.store.n_chunks == 0:
+            raise IndexMissingError("the index holds no text: add documents to the corpus and run `citeqa index`")
+        query = contextual_query(question, history)
+        qvec = self.embedder.embed([query])[0]
+        got = retrieve(index, query, qvec, k, mode, self.settings.rrf_k)
+        idf = {t: index.bm25.term_idf(t) for t in set(terms(query))}
+        answer = extract_answer(query, qvec, got.passages, got.sentence_vectors, idf, self.calibration, threshold)
+        return Answer(question, answer.answer, answer.abstained, answer.confidence, answer.answer_span,
+                      answer.citations, answer.passages, answer.features)
+
+    def ask_many(self, questions: Iterable[str], **kwargs: object) -> Iterable[Answer]:
+        for q in questions:
+            yield self.ask(q, **kwargs)  # type: ignore[arg-type]
+
+    def document(self, path: str) -> Document | None:
+        """The indexed text of one document (for showing a citation in context)."""
+        return self.index.store.document(path)
+
+    def documents(self) -> list[tuple[str, str, int]]:
+        """``(path, format, characters)`` of each indexed document."""
+        return self.index.store.documents()

@@ -1,0 +1,95 @@
+"""Expected answer types of questions, and the spans in a sentence that fit them.
+
+Pure regular-expression cues, no model: who → people and organisations,
+when → dates and years, where → places, how many/much → numbers, how long →
+durations.
+"""
+
+from __future__ import annotations
+
+import re
+
+from citeqa.models import Span
+
+PERSON, PLACE, DATE, NUMBER, DURATION, OTHER = "person", "place", "date", "number", "duration", "other"
+
+_MONTH = (
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|December"
+    r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\.?"
+)
+_ORD = r"\d{1,2}(?:st|nd|rd|th)?"
+_YEAR = r"(?:1[0-9]{3}|20[0-9]{2})s?"
+_NUMWORD = (
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen"
+    r"|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand"
+    r"|million|billion|trillion|dozen|several|half)"
+)
+_NUMBER = rf"(?:[$€£¥]\s?)?(?:\d[\d,]*(?:\.\d+)?|{_NUMWORD}(?:[\s-]+{_NUMWORD})*)(?:\s?(?:%|percent|per cent))?"
+_UNIT = r"(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centuries|century)"
+_CAP = r"(?:[A-Z][\w’'.&-]*[\w.]|[A-Z])"
+_CONNECT = r"(?:of|the|de|du|la|von|van|der|da|and|for|on|in)"
+_NAME = rf"{_CAP}(?:\s+(?:{_CONNECT}\s+)*{_CAP})*"
+
+DATE_RE = re.compile(
+    rf"\b(?:{_ORD}\s+{_MONTH}(?:,?\s+{_YEAR})?|{_MONTH}(?:\s+{_ORD})?(?:,?\s+{_YEAR})?|{_YEAR}"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)\s+century|\d{{1,2}}/\d{{1,2}}/\d{{2,4}})\b"
+    rf"|\b(?:the\s+)?(?:early|mid|late|end of)[\s-]+(?:the\s+)?(?:{_YEAR}|\w+\s+century)"
+)
+DURATION_RE = re.compile(rf"\b{_NUMBER}[\s-]+{_UNIT}\b", re.IGNORECASE)
+NUMBER_RE = re.compile(rf"(?<![\w.])(?:{_NUMBER})(?:\s+(?:million|billion|thousand|hundred))?(?![\w])", re.IGNORECASE)
+NAME_RE = re.compile(rf"\b{_NAME}")
+PLACE_RE = re.compile(rf"\b(?:in|at|from|near|to|of)\s+(?:the\s+)?({_NAME})")
+
+_QTYPE_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p, re.IGNORECASE), t)
+    for p, t in (
+        (r"\bhow (?:long|many (?:years|months|weeks|days|hours))\b", DURATION),
+        (r"\bhow (?:many|much)\b|\bwhat (?:percentage|proportion|number|amount|size)\b|\bhow (?:far|big|large|old|tall|high)\b", NUMBER),
+        (r"\bwhen\b|\bwhat (?:year|date|month|day|decade|century|time)\b|\bwhich (?:year|date|month|decade|century)\b"
+         r"|\bin what (?:year|month|decade|century)\b|\bsince when\b", DATE),
+        (r"\bwho(?:m|se)?\b|\bwhich (?:person|people|organi[sz]ation|company|university|institute|ministry|man|woman)\b"
+         r"|\bwhat (?:person|organi[sz]ation|company|university|institute|ministry)\b|\bwhat (?:is|was) the name\b", PERSON),
+        (r"\bwhere\b|\b(?:which|what|in what|in which) (?:city|country|place|region|location|continent|town|state|province)\b",
+         PLACE),
+    )
+)
+
+
+def question_type(question: str) -> str:
+    """The expected answer type of a question (``OTHER`` when no cue applies)."""
+    for pattern, kind in _QTYPE_RULES:
+        if pattern.search(question):
+            return kind
+    return OTHER
+
+
+def typed_spans(sentence: str, kind: str) -> list[Span]:
+    """Spans of ``sentence`` that could answer a question of type ``kind``."""
+    if kind == DATE:
+        return [Span(m.start(), m.end()) for m in DATE_RE.finditer(sentence)]
+    if kind == DURATION:
+        return [Span(m.start(), m.end()) for m in DURATION_RE.finditer(sentence)]
+    if kind == NUMBER:
+        return [Span(m.start(), m.end()) for m in NUMBER_RE.finditer(sentence) if not _is_year(m.group())]
+    if kind == PERSON:
+        return [Span(m.start(), m.end()) for m in NAME_RE.finditer(sentence) if _name_ok(sentence, m.start(), m.group())]
+    if kind == PLACE:
+        return [Span(m.start(1), m.end(1)) for m in PLACE_RE.finditer(sentence) if not DATE_RE.fullmatch(m.group(1))]
+    return []
+
+
+def _is_year(s: str) -> bool:
+    return bool(re.fullmatch(_YEAR, s.strip()))
+
+
+_NOT_NAMES = frozenset("The A An In On At It Its This That These Those He She They We After Before Both Most Some".split())
+
+
+def _name_ok(sentence: str, start: int, text: str) -> bool:
+    """Drop a lone capitalised word that only starts the sentence, and month/weekday words."""
+    first = text.split()[0]
+    if DATE_RE.fullmatch(text):
+        return False
+    if " " not in text and (start == 0 or sentence[:start].rstrip().endswith((".", ":", "•"))):
+        return False
+    return not (" " not in text and first in _NOT_NAMES)

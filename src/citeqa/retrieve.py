@@ -1,0 +1,65 @@
+"""Hybrid retrieval: dense (FAISS) and BM25 rankings fused by reciprocal rank fusion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from citeqa.index import LoadedIndex
+from citeqa.models import Passage
+from citeqa.text import terms
+from citeqa.vectors import dense_scores, dense_search
+
+MODES = ("hybrid", "dense", "bm25")
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """Passages, best first, with each passage's sentence vectors (aligned)."""
+
+    passages: tuple[Passage, ...]
+    sentence_vectors: tuple[np.ndarray, ...]
+
+
+def rrf(rankings: list[list[int]], k: int = 60) -> dict[int, float]:
+    """Reciprocal rank fusion: ``sum(1 / (k + rank))`` over the rankings (rank from 1)."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, row in enumerate(ranking, start=1):
+            fused[row] = fused.get(row, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+def retrieve(
+    index: LoadedIndex, query: str, qvec: np.ndarray, k: int, mode: str = "hybrid", rrf_k: int = 60
+) -> Retrieved:
+    """The ``k`` best passages for ``query`` (``qvec`` is its embedding)."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}")
+    depth = max(4 * k, 40)
+    bm25_all = index.bm25.scores(terms(query))
+    dense_hits = dense_search(index.dense, qvec, depth) if mode != "bm25" else []
+    sparse_hits: list[tuple[int, float]] = []
+    if mode != "dense" and len(bm25_all):
+        top = np.argpartition(-bm25_all, min(depth, len(bm25_all)) - 1)[:depth]
+        sparse_hits = [(int(i), float(bm25_all[i])) for i in top[np.argsort(-bm25_all[top], kind="stable")]
+                       if bm25_all[i] > 0]
+    if mode == "dense":
+        fused = {r: s for r, s in dense_hits}
+    elif mode == "bm25":
+        fused = {r: s for r, s in sparse_hits}
+    else:
+        fused = rrf([[r for r, _ in dense_hits], [r for r, _ in sparse_hits]], rrf_k)
+    rows = sorted(fused, key=lambda r: (-fused[r], r))[:k]
+    dense = dict(dense_hits)
+    dense.update(dense_scores(index.dense, qvec, [r for r in rows if r not in dense]))
+    found = index.store.chunks(rows)
+    passages, vectors = [], []
+    for r in rows:
+        if r not in found:
+            continue
+        chunk, lo, hi = found[r]
+        passages.append(Passage(len(passages) + 1, chunk, fused[r], dense.get(r), float(bm25_all[r])))
+        vectors.append(np.asarray(index.sentence_vectors[lo:hi], dtype=np.float32))
+    return Retrieved(tuple(passages), tuple(vectors))

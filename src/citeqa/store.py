@@ -1,0 +1,156 @@
+"""SQLite stores: the chunk store of one built index, the embedding cache and feedback."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from citeqa.errors import IndexCorruptError
+from citeqa.models import Answer, Chunk, Document, Span
+
+SCHEMA = """
+CREATE TABLE documents (path TEXT PRIMARY KEY, sha256 TEXT, format TEXT, text TEXT);
+CREATE TABLE chunks (row INTEGER PRIMARY KEY, id TEXT, doc TEXT, section TEXT,
+                     start INTEGER, "end" INTEGER, text TEXT, sent_lo INTEGER, sent_hi INTEGER);
+CREATE TABLE sentences (row INTEGER PRIMARY KEY, chunk_row INTEGER, start INTEGER, "end" INTEGER);
+"""
+
+
+def write_store(path: Path, docs: Sequence[Document], chunks: Sequence[Chunk]) -> None:
+    """Write a new chunk store; sentence rows follow chunk order."""
+    con = sqlite3.connect(path)
+    try:
+        con.executescript(SCHEMA)
+        con.executemany(
+            "INSERT INTO documents VALUES (?, ?, ?, ?)", ((d.path, d.sha256, d.format, d.text) for d in docs)
+        )
+        sent_rows: list[tuple[int, int, int, int]] = []
+        chunk_rows = []
+        for row, c in enumerate(chunks):
+            lo = len(sent_rows)
+            sent_rows.extend((lo + j, row, s.start, s.end) for j, s in enumerate(c.sentences))
+            chunk_rows.append((row, c.id, c.doc, c.section, c.start, c.end, c.text, lo, len(sent_rows)))
+        con.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", chunk_rows)
+        con.executemany("INSERT INTO sentences VALUES (?, ?, ?, ?)", sent_rows)
+        con.commit()
+    finally:
+        con.close()
+
+
+class ChunkStore:
+    """Read-only access to a built index's documents and chunks (thread-safe)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            self._con = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+            self.n_chunks = self._con.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            self.n_sentences = self._con.execute("SELECT count(*) FROM sentences").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise IndexCorruptError(f"the chunk store {path} is damaged ({exc}); run `citeqa index`") from exc
+
+    def _query(self, sql: str, args: Sequence[object] = ()) -> list[tuple]:
+        try:
+            with self._lock:
+                return self._con.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise IndexCorruptError(f"the chunk store {self.path} is damaged ({exc}); run `citeqa index`") from exc
+
+    def chunks(self, rows: Iterable[int]) -> dict[int, tuple[Chunk, int, int]]:
+        """``row -> (chunk, first sentence row, end sentence row)`` for the given rows."""
+        rows = [int(r) for r in rows]
+        if not rows:
+            return {}
+        marks = ",".join("?" * len(rows))
+        found = self._query(
+            f'SELECT row, doc, section, start, "end", text, sent_lo, sent_hi FROM chunks WHERE row IN ({marks})',
+            rows,
+        )
+        spans = self._query(
+            f'SELECT chunk_row, start, "end" FROM sentences WHERE chunk_row IN ({marks}) ORDER BY row', rows
+        )
+        by_chunk: dict[int, list[Span]] = {}
+        for r, a, b in spans:
+            by_chunk.setdefault(r, []).append(Span(a, b))
+        return {
+            r: (Chunk(doc, sec, a, b, text, tuple(by_chunk.get(r, ()))), lo, hi)
+            for r, doc, sec, a, b, text, lo, hi in found
+        }
+
+    def document(self, path: str) -> Document | None:
+        found = self._query("SELECT path, text, format, sha256 FROM documents WHERE path = ?", (path,))
+        return Document(found[0][0], found[0][1], found[0][2], found[0][3]) if found else None
+
+    def documents(self) -> list[tuple[str, str, int]]:
+        """``(path, format, length in characters)`` of every indexed document."""
+        return [(p, f, n) for p, f, n in self._query("SELECT path, format, length(text) FROM documents ORDER BY path")]
+
+    def close(self) -> None:
+        self._con.close()
+
+
+class EmbeddingCache:
+    """Vectors keyed by sha256 of (model, text), kept across index builds."""
+
+    def __init__(self, path: Path) -> None:
+        self._con = sqlite3.connect(path)
+        self._con.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB)")
+
+    def get_many(self, keys: Sequence[str], dim: int | None) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for i in range(0, len(keys), 500):
+            part = list(keys[i : i + 500])
+            marks = ",".join("?" * len(part))
+            for key, blob in self._con.execute(f"SELECT key, vec FROM vectors WHERE key IN ({marks})", part):
+                vec = np.frombuffer(blob, dtype=np.float32)
+                if dim is None or len(vec) == dim:
+                    out[key] = vec
+        return out
+
+    def put_many(self, items: Iterable[tuple[str, np.ndarray]]) -> None:
+        self._con.executemany(
+            "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+            ((k, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in items),
+        )
+        self._con.commit()
+
+    def close(self) -> None:
+        self._con.close()
+
+
+class FeedbackStore:
+    """👍/👎 votes on answers, with the question, answer and citations."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._con = sqlite3.connect(path, check_same_thread=False)
+        self._con.execute(
+            "CREATE TABLE IF NOT EXISTS feedback (id INTEGER PRIMARY KEY, at REAL, vote INTEGER,"
+            " question TEXT, answer TEXT, citations TEXT, comment TEXT)"
+        )
+        self._con.commit()
+
+    def add(self, answer: Answer, vote: int, comment: str = "") -> int:
+        """Store a vote (+1 or -1) on ``answer``; returns the row id."""
+        if vote not in (1, -1):
+            raise ValueError("vote must be +1 or -1")
+        cites = json.dumps(answer.to_dict()["citations"], ensure_ascii=False)
+        with self._lock:
+            cur = self._con.execute(
+                "INSERT INTO feedback (at, vote, question, answer, citations, comment) VALUES (?, ?, ?, ?, ?, ?)",
+                (time.time(), vote, answer.question, answer.answer, cites, comment),
+            )
+            self._con.commit()
+            return int(cur.lastrowid or 0)
+
+    def all(self) -> list[tuple[int, int, str, str | None, str]]:
+        with self._lock:
+            return self._con.execute("SELECT id, vote, question, answer, citations FROM feedback").fetchall()
