@@ -7,6 +7,7 @@ weighted ``bincount`` over the postings of its terms. Nothing is pickled.
 from __future__ import annotations
 
 import json
+import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -113,7 +114,7 @@ class BM25:
             with np.load(folder / "bm25.npz", allow_pickle=False) as z:
                 arrays = {k: z[k] for k in ("indptr", "indices", "weights", "idf", "n_docs")}
             terms_by_id = json.loads((folder / "bm25_vocab.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise IndexCorruptError(f"the BM25 index in {folder} is damaged ({exc}); run `citeqa index`") from exc
         vocab = {t: i for i, t in enumerate(terms_by_id)}
         if len(vocab) + 1 != len(arrays["indptr"]):

@@ -15,10 +15,13 @@ from typing import Mapping
 
 DEFAULT_PATH = Path(__file__).with_name("calibration.json")
 
-SENTENCE_FEATURES = ("cos", "overlap", "context_overlap", "type_match", "passage_rank", "passage_fused",
-                     "passage_dense", "novelty")
+SENTENCE_FEATURES = ("cos", "neighbour_cos", "overlap", "context_overlap", "bigram", "type_match",
+                     "typed_question", "passage_rank", "passage_fused", "passage_dense", "novelty", "log_len",
+                     "cos_rel", "overlap_rel", "context_overlap_rel", "cos_x_overlap", "passage_bm25")
 CONFIDENCE_FEATURES = ("best_score", "margin", "cos", "overlap", "context_overlap", "passage_coverage",
-                       "top_coverage", "missing_rare", "type_match", "passage_dense", "n_terms")
+                       "top_coverage", "all_coverage", "window_coverage", "missing_rare", "window_missing_rare",
+                       "type_match", "typed_question", "passage_dense", "top_dense", "negation", "n_terms",
+                       "window_bigram", "missing_terms", "missing_names", "missing_numbers", "type_missing")
 
 
 @dataclass(frozen=True)

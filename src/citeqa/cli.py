@@ -61,7 +61,7 @@ def _progress():  # noqa: ANN202 - returns a Progress callable bound to tqdm bar
         bar = bars.get(what)
         if bar is None:
             bar = bars[what] = tqdm(total=total, desc=f"embedding {what}", unit=what[:-1] if what.endswith("s") else what,
-                                    file=sys.stderr, leave=True)
+                                    file=sys.stderr, leave=True, disable=None)
         bar.update(done - bar.n)
         if done >= total:
             bar.close()
@@ -115,12 +115,15 @@ def _short(text: str, n: int = 160) -> str:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from citeqa.qa import QA
+    from citeqa.qa import QA, clean_question
 
     settings = _settings(args)
     if not args.json and args.question is None:
         raise CiteqaError("give a question, or use --json to read questions from standard input")
     qa = QA(settings)
+    if args.question is not None:
+        clean_question(args.question)  # refuse a bad question or option before building an index
+    qa.options(args.k, args.mode, args.min_confidence)
     built = qa.ensure_index(_progress())
     if built:
         for path, reason in built.skipped:

@@ -84,9 +84,10 @@ def read_manifest(index_dir: Path) -> dict | None:
     if folder is None:
         return None
     try:
-        return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return manifest if isinstance(manifest, dict) else None
 
 
 def check_compatible(manifest: dict, settings: Settings) -> None:
@@ -164,7 +165,9 @@ def build_index(settings: Settings, embedder: Embedder, progress: Progress | Non
     index_dir = settings.index_dir
     with build_lock(index_dir):
         old = read_manifest(index_dir)
-        if old is not None and _same_settings(old, settings) and not stale_files(old, settings.corpus_dir):
+        if (old is not None and _same_settings(old, settings) and not stale_files(old, settings.corpus_dir)
+                and _loads(settings)):
+            _clean_leftovers(index_dir)
             c = old["counts"]
             return BuildReport(True, c["documents"], c["chunks"], c["sentences"], 0, 0,
                                tuple((s["path"], s["reason"]) for s in old.get("skipped", [])),
@@ -211,6 +214,15 @@ def build_index(settings: Settings, embedder: Embedder, progress: Progress | Non
         return BuildReport(False, len(docs), len(chunks), len(sentence_texts), n1 + n2,
                            len(chunks) + len(sentence_texts) - n1 - n2,
                            tuple((s.path, s.reason) for s in skipped), time.perf_counter() - t0, index_type)
+
+
+def _loads(settings: Settings) -> bool:
+    """Whether the live index loads (a damaged one must be rebuilt, not reported up to date)."""
+    try:
+        load_index(settings).store.close()
+    except IndexCorruptError:
+        return False
+    return True
 
 
 def _same_settings(manifest: dict, settings: Settings) -> bool:
@@ -285,7 +297,7 @@ def load_index(settings: Settings) -> LoadedIndex:
     bm25 = BM25.load(folder)
     try:
         sent = np.load(folder / "sentences.npy", allow_pickle=False, mmap_mode="r")
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         raise IndexCorruptError(f"the sentence vectors in {folder} are damaged ({exc}); run `citeqa index`") from exc
     sizes = (store.n_chunks, dense.ntotal, bm25.n_docs, store.n_sentences, len(sent))
     expected = (counts.get("chunks"),) * 3 + (counts.get("sentences"),) * 2

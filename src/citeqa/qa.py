@@ -97,6 +97,21 @@ class QA:
         """Corpus files changed since the live index was built."""
         return stale_files(self.index.manifest, self.settings.corpus_dir)
 
+    def options(
+        self, k: int | None = None, mode: str | None = None, min_confidence: float | None = None
+    ) -> tuple[int, str, float | None]:
+        """``(k, mode, threshold)`` with the settings' defaults filled in, or :class:`InputError`."""
+        mode = mode or self.settings.mode
+        if mode not in MODES:
+            raise InputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        k = self.settings.top_k if k is None else k
+        if not 1 <= k <= 100:
+            raise InputError("the number of passages must be between 1 and 100")
+        threshold = self.settings.min_confidence if min_confidence is None else min_confidence
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise InputError("--min-confidence must be between 0 and 1")
+        return k, mode, threshold
+
     def ask(
         self,
         question: str,
@@ -107,15 +122,7 @@ class QA:
     ) -> Answer:
         """Answer one question; ``history`` holds the earlier questions of a conversation."""
         question = clean_question(question)
-        mode = mode or self.settings.mode
-        if mode not in MODES:
-            raise InputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-        k = k or self.settings.top_k
-        if not 1 <= k <= 100:
-            raise InputError("the number of passages must be between 1 and 100")
-        threshold = self.settings.min_confidence if min_confidence is None else min_confidence
-        if threshold is not None and not 0.0 <= threshold <= 1.0:
-            raise InputError("--min-confidence must be between 0 and 1")
+        k, mode, threshold = self.options(k, mode, min_confidence)
         index = self.index
         if index.store.n_chunks == 0:
             raise IndexMissingError("the index holds no text: add documents to the corpus and run `citeqa index`")

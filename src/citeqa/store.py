@@ -51,6 +51,10 @@ class ChunkStore:
         self._lock = threading.Lock()
         try:
             self._con = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+            pages = self._con.execute("PRAGMA page_count").fetchone()[0]
+            page_size = self._con.execute("PRAGMA page_size").fetchone()[0]
+            if path.stat().st_size < pages * page_size:
+                raise sqlite3.DatabaseError("the file is truncated")
             self.n_chunks = self._con.execute("SELECT count(*) FROM chunks").fetchone()[0]
             self.n_sentences = self._con.execute("SELECT count(*) FROM sentences").fetchone()[0]
         except sqlite3.Error as exc:

@@ -143,7 +143,7 @@ def _split_block(text: str, block: Span) -> list[Span]:
         c = text[nxt]
         if not (c.isupper() or c.isdigit() or c in "\"'“‘(«[•"):
             continue
-        if text[m.start()] == "." and _is_abbreviation(text, pos, m.start()):
+        if text[m.start()] == "." and _is_abbreviation(text, pos, m.start(), c):
             continue
         _add_trimmed(text, pos, stop, out)
         pos = nxt
@@ -151,15 +151,26 @@ def _split_block(text: str, block: Span) -> list[Span]:
     return out
 
 
-def _is_abbreviation(text: str, sent_start: int, dot: int) -> bool:
+# Abbreviations that are also everyday words ("the cat sat.", "the answer is no."):
+# abbreviations only before a digit ("No. 5", "Fig. 3") or, for names, when capitalised ("Sat.").
+_DIGIT_ONLY = frozenset({"no", "nos"})
+_CAPITALISED_ONLY = frozenset({"sat", "sun", "wed", "mar", "fig", "figs"})
+
+
+def _is_abbreviation(text: str, sent_start: int, dot: int, following: str = "A") -> bool:
     i = dot
     while i > sent_start and not is_space(text[i - 1]) and text[i - 1] not in "(\"“‘":
         i -= 1
-    word = text[i:dot].lower()
+    raw = text[i:dot]
+    word = raw.lower()
     if not word:
         return False
     if len(word) == 1 and word.isalpha():
         return True  # an initial: "J. Smith"
+    if word in _DIGIT_ONLY:
+        return following.isdigit()
+    if word in _CAPITALISED_ONLY:
+        return following.isdigit() or raw[0].isupper()
     return word in ABBREVIATIONS or word.rstrip(".") in ABBREVIATIONS
 
 

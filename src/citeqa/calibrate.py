@@ -1,0 +1,216 @@
+"""Fitting the answerer's weights on data: ``python -m citeqa.calibrate --squad FILE``.
+
+Two logistic models, fitted with plain numpy (L2-regularised IRLS):
+
+1. the sentence scorer: per candidate sentence, does it contain a gold answer?
+2. the confidence: per question, does the chosen answer hold (unanswerable
+   questions count as "does not hold")?
+
+The threshold is the one that maximises overall accuracy (hits plus correct
+abstentions) on the pooled data. Leave-one-article-out cross-validation reports
+how the fitted weights do on an article they never saw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from citeqa.answer import extract_answer, sentence_features
+from citeqa.calibration import CONFIDENCE_FEATURES, DEFAULT_PATH, SENTENCE_FEATURES, Calibration, load_calibration
+from citeqa.config import Settings
+from citeqa.embed import Embedder, make_embedder
+from citeqa.evaluate import answer_hit
+from citeqa.models import Passage
+from citeqa.qa import QA
+from citeqa.retrieve import retrieve
+from citeqa.squad import SquadQuestion, load_squad, prepare_article
+from citeqa.text import terms
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One question's retrieval, kept so that answers can be re-extracted with new weights."""
+
+    article: str
+    q: SquadQuestion
+    qvec: np.ndarray
+    passages: tuple[Passage, ...]
+    vectors: tuple[np.ndarray, ...]
+    idf: dict[str, float]
+
+
+def collect(path: Path, work: Path, embedder: Embedder, settings: Settings, k: int = 5,
+            off_topic: int = 50) -> list[Sample]:
+    """Retrieve for every question of every article once.
+
+    Besides each article's own questions, ``off_topic`` questions drawn from the
+    other articles are asked against it (unanswerable there by construction), so
+    that the confidence also learns what an out-of-corpus question looks like.
+    """
+    out: list[Sample] = []
+    articles = load_squad(path)
+    for ai, art in enumerate(articles):
+        folder = prepare_article(art, work)
+        qa = QA(settings.with_(corpus_dir=folder / "corpus", index_dir=folder / "index"), embedder=embedder)
+        qa.build()
+        others = [q for aj, o in enumerate(articles) if aj != ai for q in o.questions]
+        foreign = [SquadQuestion(f"off-{q.id}", q.question, (), -1) for q in others[ai :: max(1, len(others) // off_topic)]]
+        asked = list(art.questions) + foreign[:off_topic]
+        qvecs = embedder.embed([q.question for q in asked])
+        for q, qvec in zip(asked, qvecs):
+            got = retrieve(qa.index, q.question, qvec, k, "hybrid", settings.rrf_k)
+            idf = {t: qa.index.bm25.term_idf(t) for t in set(terms(q.question))}
+            out.append(Sample(art.title, q, qvec, got.passages, got.sentence_vectors, idf))
+        print(f"collected {art.title}: {len(art.questions)} questions", file=sys.stderr)
+    return out
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50) -> tuple[np.ndarray, float]:
+    """Weights and bias of an L2-regularised logistic regression (features standardised inside)."""
+    mu, sd = x.mean(0), x.std(0) + 1e-9
+    z = np.hstack([(x - mu) / sd, np.ones((len(x), 1))])
+    w = np.zeros(z.shape[1])
+    reg = np.full(z.shape[1], l2)
+    reg[-1] = 0.0
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-np.clip(z @ w, -30, 30)))
+        grad = z.T @ (p - y) + reg * w
+        hess = (z * (p * (1 - p))[:, None]).T @ z + np.diag(reg + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    weights = w[:-1] / sd
+    return weights, float(w[-1] - (weights * mu).sum())
+
+
+def sentence_groups(samples: Sequence[Sample]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per answerable question with a correct candidate: (features, labels) of its sentences."""
+    groups = []
+    for s in samples:
+        if not s.q.answerable:
+            continue
+        xs, ys = [], []
+        for pi, si, f in sentence_features(s.q.question, s.qvec, s.passages, s.vectors, s.idf):
+            chunk = s.passages[pi].chunk
+            span = chunk.sentences[si]
+            quote = chunk.text[span.start - chunk.start : span.end - chunk.start]
+            xs.append([f[k] for k in SENTENCE_FEATURES])
+            ys.append(float(answer_hit(quote, s.q.answers)))
+        if any(ys) and not all(ys):
+            groups.append((np.array(xs), np.array(ys)))
+    return groups
+
+
+def fit_listwise(groups: Sequence[tuple[np.ndarray, np.ndarray]], l2: float = 1.0) -> np.ndarray:
+    """Weights maximising the softmax probability of the correct sentences of each question."""
+    from scipy.optimize import minimize
+
+    allx = np.vstack([g[0] for g in groups])
+    mu, sd = allx.mean(0), allx.std(0) + 1e-9
+    zs = [((x - mu) / sd, y.astype(bool)) for x, y in groups]
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        total, grad = 0.5 * l2 * w @ w, l2 * w
+        for z, pos in zs:
+            s = z @ w
+            s = s - s.max()
+            e = np.exp(s)
+            p_all = e / e.sum()
+            p_pos = e * pos / (e * pos).sum()
+            total -= np.log((e * pos).sum() / e.sum())
+            grad = grad + z.T @ (p_all - p_pos)
+        return float(total), grad
+
+    res = minimize(loss, np.zeros(allx.shape[1]), jac=True, method="L-BFGS-B")
+    return res.x / sd
+
+
+def answers(samples: Sequence[Sample], cal: Calibration) -> list[tuple[np.ndarray, bool, bool]]:
+    """``(confidence features, hit, answerable)`` per question, never abstaining."""
+    out = []
+    for s in samples:
+        a = extract_answer(s.q.question, s.qvec, s.passages, s.vectors, s.idf, cal, min_confidence=0.0)
+        hit = s.q.answerable and answer_hit(a.answer, s.q.answers)
+        out.append((np.array([a.features.get(k, 0.0) for k in CONFIDENCE_FEATURES]), hit, s.q.answerable))
+    return out
+
+
+def best_threshold(conf: np.ndarray, hit: np.ndarray, answerable: np.ndarray) -> tuple[float, float]:
+    """The threshold maximising (hits answered + unanswerables refused) / n, and that accuracy."""
+    best = (0.0, -1.0)
+    for t in np.unique(np.concatenate([[0.0], conf, [1.0 + 1e-9]])):
+        answered = conf >= t
+        acc = ((hit & answered).sum() + (~answerable & ~answered).sum()) / len(conf)
+        if acc > best[1] + 1e-12:
+            best = (float(t), float(acc))
+    return best
+
+
+def fit(samples: Sequence[Sample], base: Calibration, source: str) -> Calibration:
+    sw = fit_listwise(sentence_groups(samples))
+    cal = Calibration(dict(zip(SENTENCE_FEATURES, map(float, sw))), base.confidence_weights,
+                      base.confidence_bias, base.threshold, source)
+    rows = answers(samples, cal)
+    cx = np.array([r[0] for r in rows])
+    cy = np.array([float(r[1]) for r in rows])
+    cw, cb = fit_logistic(cx, cy)
+    cal = Calibration(cal.sentence_weights, dict(zip(CONFIDENCE_FEATURES, map(float, cw))), cb, 0.5, source)
+    conf = np.array([cal.confidence(dict(zip(CONFIDENCE_FEATURES, r[0]))) for r in rows])
+    t, _ = best_threshold(conf, cy.astype(bool), np.array([r[2] for r in rows]))
+    return Calibration(cal.sentence_weights, cal.confidence_weights, cb, round(t, 4), source)
+
+
+def score(samples: Sequence[Sample], cal: Calibration) -> dict[str, float]:
+    """Figures on the article's own questions, and the refusal rate of off-topic ones."""
+    off = [s for s in samples if s.q.id.startswith("off-")]
+    samples = [s for s in samples if not s.q.id.startswith("off-")]
+    off_rows = answers(off, cal)
+    refused = [cal.confidence(dict(zip(CONFIDENCE_FEATURES, r[0]))) < cal.threshold for r in off_rows]
+    rows = answers(samples, cal)
+    conf = np.array([cal.confidence(dict(zip(CONFIDENCE_FEATURES, r[0]))) for r in rows])
+    hit = np.array([r[1] for r in rows])
+    ans = np.array([r[2] for r in rows])
+    answered = conf >= cal.threshold
+    return {
+        "n": len(rows),
+        "has_hit_all": float(hit[ans].mean()),
+        "has_hit": float((hit & answered)[ans].mean()),
+        "noans_abstain": float((~answered)[~ans].mean()) if (~ans).any() else float("nan"),
+        "overall": float(((hit & answered).sum() + (~ans & ~answered).sum()) / len(rows)),
+        "off_topic_refused": float(np.mean(refused)) if refused else float("nan"),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m citeqa.calibrate", description=__doc__)
+    ap.add_argument("--squad", type=Path, required=True)
+    ap.add_argument("--work", type=Path, default=Path(".bench/squad"))
+    ap.add_argument("--out", type=Path, default=DEFAULT_PATH)
+    ap.add_argument("--cv", action="store_true", help="also report leave-one-article-out cross-validation")
+    args = ap.parse_args(argv)
+    settings = Settings()
+    samples = collect(args.squad, args.work, make_embedder(settings.model), settings)
+    base = load_calibration()
+    if args.cv:
+        for art in dict.fromkeys(s.article for s in samples):
+            train = [s for s in samples if s.article != art]
+            test = [s for s in samples if s.article == art]
+            cal = fit(train, base, f"cv-{art}")
+            print(json.dumps({"held_out": art, "threshold": cal.threshold, **score(test, cal)}))
+    cal = fit(samples, base, f"fitted on {args.squad.name} ({len(samples)} questions)")
+    print(json.dumps({"all": True, "threshold": cal.threshold, **score(samples, cal)}))
+    args.out.write_text(cal.to_json() + "\n", encoding="utf-8")
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

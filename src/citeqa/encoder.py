@@ -1,0 +1,262 @@
+"""A pure-numpy BERT sentence encoder: the forward pass of a sentence-transformers model, no torch.
+
+It reads a local sentence-transformers folder whose modules are a BERT
+``Transformer`` then mean ``Pooling`` (optionally ``Normalize``): weights from
+``model.safetensors`` and the tokenizer from ``tokenizer.json`` (``tokenizers``
+package). Vectors match ``SentenceTransformer.encode(..., normalize_embeddings=True)``
+to float32 rounding; importing this module and loading a model takes well under
+a second, against several seconds for torch and sentence-transformers.
+
+Texts are tokenized, sorted by length and run in batches of similar length under
+a token budget, so little work goes to padding.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+# Abramowitz & Stegun 7.1.26 for erfc(z) = poly(t) * exp(-z^2), t = 1 / (1 + p z), |error| < 1.5e-7;
+# folded for GELU: gelu(x) = max(x, 0) - |x| * 0.5 * erfc(|x| / sqrt 2).
+_P = np.float32(0.3275911 / np.sqrt(2.0))
+_A = [np.float32(0.5 * a) for a in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)]  # a1..a5
+_ROWS = 256  # rows per block of the feed-forward step (keeps the 4x wide intermediate in cache)
+BULK_MIN = 64  # texts; fewer go through the float32 numpy pass
+_BERT_KEYS = ("word_embeddings", "position_embeddings", "token_type_embeddings")
+
+
+def unsupported_reason(folder: Path) -> str | None:
+    """Why :class:`BertEncoder` cannot run the model in ``folder``, or ``None`` when it can."""
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        pooling = json.loads((folder / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
+        st_config = _read_json(folder / "sentence_bert_config.json")
+    except (OSError, ValueError) as exc:
+        return f"not a readable sentence-transformers folder ({exc})"
+    kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
+    if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
+        return f"modules {kinds} (needs Transformer, Pooling[, Normalize])"
+    if [m.get("path") for m in modules[:2]] != ["", "1_Pooling"]:
+        return "unexpected module paths"
+    if config.get("model_type") != "bert" or config.get("position_embedding_type", "absolute") != "absolute":
+        return f"model type {config.get('model_type')!r} (needs bert with absolute positions)"
+    if config.get("hidden_act") != "gelu":
+        return f"activation {config.get('hidden_act')!r} (needs gelu)"
+    modes = {k for k, v in pooling.items() if k.startswith("pooling_mode") and v}
+    if modes != {"pooling_mode_mean_tokens"}:
+        return f"pooling {sorted(modes)} (needs mean pooling only)"
+    if st_config.get("do_lower_case"):
+        return "do_lower_case is set"
+    if not (folder / "model.safetensors").is_file() or not (folder / "tokenizer.json").is_file():
+        return "needs model.safetensors and tokenizer.json"
+    return None
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+@dataclass(frozen=True)
+class _Layer:
+    qkv_w: np.ndarray  # (3h, h): query, key and value stacked
+    qkv_b: np.ndarray
+    out_w: np.ndarray
+    out_b: np.ndarray
+    ln1: tuple[np.ndarray, np.ndarray]
+    up_w: np.ndarray
+    up_b: np.ndarray
+    down_w: np.ndarray
+    down_b: np.ndarray
+    ln2: tuple[np.ndarray, np.ndarray]
+
+
+class BertEncoder:
+    """Embeds texts with a BERT sentence-transformers model in numpy (float32).
+
+    ``token_budget`` bounds the tokens (padding included) of one forward batch.
+    """
+
+    def __init__(self, folder: Path | str, token_budget: int = 4096) -> None:
+        self.folder = Path(folder)
+        reason = unsupported_reason(self.folder)
+        if reason:
+            raise ValueError(f"{self.folder}: {reason}")
+        self.token_budget = token_budget
+        self._lock = threading.Lock()
+        self._loaded = False
+        self._bulk = None
+
+    def _load(self) -> None:
+        with self._lock:
+            if self._loaded:
+                return
+            from safetensors import safe_open
+            from tokenizers import Tokenizer
+
+            config = _read_json(self.folder / "config.json")
+            st_config = _read_json(self.folder / "sentence_bert_config.json")
+            tok_config = _read_json(self.folder / "tokenizer_config.json")
+            limit = int(config.get("max_position_embeddings", 512))
+            self.max_len = min(int(st_config.get("max_seq_length") or tok_config.get("model_max_length", limit)), limit)
+            self.heads = int(config["num_attention_heads"])
+            self.eps = np.float32(config.get("layer_norm_eps", 1e-12))
+            tok = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+            tok.no_padding()
+            tok.enable_truncation(self.max_len)
+            self.tokenizer = tok
+            with safe_open(str(self.folder / "model.safetensors"), framework="np") as f:
+                names = list(f.keys())
+                prefix = "bert." if any(n.startswith("bert.embeddings.") for n in names) else ""
+
+                def get(name: str) -> np.ndarray:
+                    return np.ascontiguousarray(f.get_tensor(prefix + name), dtype=np.float32)
+
+                word, pos, typ = (get(f"embeddings.{k}.weight") for k in _BERT_KEYS)
+                self.word, self.pos_type = word, pos + typ[0]  # every token has type id 0
+                self.ln0 = (get("embeddings.LayerNorm.weight"), get("embeddings.LayerNorm.bias"))
+                self.layers = [self._layer(get, f"encoder.layer.{i}.") for i in range(int(config["num_hidden_layers"]))]
+            self.dim = int(self.word.shape[1])
+            self._loaded = True
+
+    @staticmethod
+    def _layer(get, p: str) -> _Layer:  # noqa: ANN001 - a tensor getter
+        a = p + "attention."
+        qkv = [a + f"self.{n}." for n in ("query", "key", "value")]
+        return _Layer(
+            np.concatenate([get(n + "weight") for n in qkv]), np.concatenate([get(n + "bias") for n in qkv]),
+            get(a + "output.dense.weight"), get(a + "output.dense.bias"),
+            (get(a + "output.LayerNorm.weight"), get(a + "output.LayerNorm.bias")),
+            get(p + "intermediate.dense.weight"), get(p + "intermediate.dense.bias"),
+            get(p + "output.dense.weight"), get(p + "output.dense.bias"),
+            (get(p + "output.LayerNorm.weight"), get(p + "output.LayerNorm.bias")),
+        )
+
+    @property
+    def dimension(self) -> int:
+        self._load()
+        return self.dim
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text, ``[CLS] … [SEP]``, truncated to the model's maximum length."""
+        self._load()
+        return [e.ids for e in self.tokenizer.encode_batch(list(texts), add_special_tokens=True)]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised float32 vectors, one row per text (float32 numpy forward pass)."""
+        return self._run(texts, self.forward)
+
+    def embed_many(self, texts: Sequence[str]) -> np.ndarray:
+        """Like :meth:`embed`, for bulk work: a bfloat16 torch pass where the CPU has native bfloat16.
+
+        Small jobs and machines without native bfloat16 (or without torch) use :meth:`embed`.
+        """
+        from citeqa.encoder_torch import TorchForward, native_bf16, torch_available
+
+        if len(texts) < BULK_MIN or not native_bf16() or not torch_available():
+            return self.embed(texts)
+        self._load()
+        with self._lock:
+            if self._bulk is None:
+                self._bulk = TorchForward(self)
+        return self._run(texts, self._bulk.forward)
+
+    def _run(self, texts: Sequence[str], forward: Callable[[list[list[int]]], np.ndarray]) -> np.ndarray:
+        self._load()
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not len(texts):
+            return out
+        ids = self.tokenize(texts)
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        start = 0
+        while start < len(order):
+            width = len(ids[order[start]])
+            stop = start + 1
+            limit = min(len(order), start + max(1, self.token_budget // width))
+            while stop < limit and len(ids[order[stop]]) * 4 >= width * 3:  # pad by at most a third
+                stop += 1
+            batch = order[start:stop]
+            out[batch] = forward([ids[i] for i in batch])
+            start = stop
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
+
+    def forward(self, batch: list[list[int]]) -> np.ndarray:
+        """Mean-pooled last hidden states (not normalised) of a batch of token id lists."""
+        n, width = len(batch), max(len(x) for x in batch)
+        ids = np.zeros((n, width), dtype=np.int64)
+        mask = np.zeros((n, width), dtype=np.float32)
+        for i, x in enumerate(batch):
+            ids[i, : len(x)] = x
+            mask[i, : len(x)] = 1.0
+        h = self.word[ids] + self.pos_type[:width]
+        h = _layer_norm(h.reshape(n * width, -1), *self.ln0, self.eps)
+        bias = ((mask - 1.0) * np.float32(3.0e38))[:, None, None, :]  # -inf-like on padding keys
+        for layer in self.layers:
+            h = self._block(h, layer, n, width, bias)
+        h = h.reshape(n, width, -1)
+        summed = np.einsum("bld,bl->bd", h, mask, optimize=False)
+        return summed / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
+
+    def _block(self, h: np.ndarray, layer: _Layer, n: int, width: int, bias: np.ndarray) -> np.ndarray:
+        dim, heads = h.shape[1], self.heads
+        hd = dim // heads
+        qkv = h @ layer.qkv_w.T
+        qkv += layer.qkv_b
+        qkv = qkv.reshape(n, width, 3, heads, hd).transpose(2, 0, 3, 1, 4)  # (3, n, heads, width, hd)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        scores = q @ k.transpose(0, 1, 3, 2)
+        scores *= np.float32(1.0 / np.sqrt(hd))
+        scores += bias
+        scores -= scores.max(axis=-1, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=-1, keepdims=True)
+        ctx = (scores @ v).transpose(0, 2, 1, 3).reshape(n * width, dim)
+        a = ctx @ layer.out_w.T
+        a += layer.out_b
+        a += h
+        h1 = _layer_norm(a, *layer.ln1, self.eps)
+        out = np.empty_like(h1)
+        for r in range(0, len(h1), _ROWS):
+            blk = h1[r : r + _ROWS]
+            up = blk @ layer.up_w.T
+            up += layer.up_b
+            o = _gelu(up) @ layer.down_w.T
+            o += layer.down_b
+            o += blk
+            out[r : r + _ROWS] = o
+        return _layer_norm(out, *layer.ln2, self.eps)
+
+
+def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: np.float32) -> np.ndarray:
+    x = x - x.mean(axis=-1, keepdims=True)
+    var = np.einsum("ij,ij->i", x, x, optimize=False)[:, None] / np.float32(x.shape[-1])
+    x *= 1.0 / np.sqrt(var + eps)
+    x *= w
+    x += b
+    return x
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    """Exact (erf) GELU to ~1e-7, in place."""
+    a = np.abs(x)
+    t = a * _P
+    t += 1.0
+    np.reciprocal(t, out=t)
+    poly = t * _A[4]
+    for c in (_A[3], _A[2], _A[1], _A[0]):
+        poly += c
+        poly *= t
+    sq = a * a
+    sq *= np.float32(-0.5)
+    np.exp(sq, out=sq)
+    poly *= sq
+    poly *= a
+    np.maximum(x, 0.0, out=x)
+    x -= poly
+    return x

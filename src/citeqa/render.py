@@ -1,0 +1,296 @@
+"""HTML for the chat app: answers, evidence, passages, documents. Pure functions, no Gradio.
+
+Every piece of text that comes from a document, a question or an error goes
+through :func:`esc` (or :func:`esc_pre`), which HTML-escapes it (``& < > " '``,
+as ``html.escape`` does) and, in the same pass, turns the characters that
+Markdown, LaTeX and Gradio's HTML templates would act on into numeric
+character references. The result displays as plain text wherever it lands
+(inside ``gr.Chatbot``'s Markdown renderer or a ``gr.HTML`` template), so a
+document holding ``<script>``, ``<img onerror=…>``, ``[link](javascript:…)``
+or ``**bold**`` shows exactly those characters and runs nothing.
+Chat messages hold no newline (line breaks become ``<br>``), so Markdown never
+splits them into blocks; panels shown in ``gr.HTML`` keep newlines inside
+``white-space: pre-wrap`` blocks so line structure survives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from citeqa.models import Answer, Citation, Passage
+
+# Characters Markdown (emphasis, links, lists, headings, tables, code), LaTeX ($) and
+# Gradio's template engine (${…}, {{…}}) give a meaning to; "." and ":" stop autolinks.
+_ACTIVE = "\\`*_{}[]()#+-.!|~$:=@"
+_TABLE = {ord(ch): f"&#{ord(ch)};" for ch in _ACTIVE}
+_TABLE.update({ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;", ord('"'): "&quot;", ord("'"): "&#39;"})
+_PRE_TABLE = {**_TABLE, ord("\r"): "", ord("\t"): "&#9;"}
+_TABLE.update({ord("\r"): "", ord("\n"): "<br>", ord("\t"): "&#9;"})
+
+CONFIDENCE_LEVELS = ((0.75, "high"), (0.4, "medium"), (0.0, "low"))
+TARGET_ID = "cq-target"
+
+
+def esc(text: str) -> str:
+    """Text made safe for any HTML/Markdown context: escaped, line breaks as ``<br>``."""
+    return str(text).translate(_TABLE)
+
+
+def esc_pre(text: str) -> str:
+    """Like :func:`esc` but keeps newlines as characters (for ``white-space: pre-wrap`` blocks)."""
+    return str(text).translate(_PRE_TABLE)
+
+
+def line_range(text: str, start: int, end: int) -> tuple[int, int]:
+    """1-based first and last line of ``text[start:end]``."""
+    first = text.count("\n", 0, start) + 1
+    last = text.count("\n", 0, max(start, end - 1)) + 1 if end > start else first
+    return first, last
+
+
+def lines_label(first: int, last: int) -> str:
+    return f"line {first}" if first == last else f"lines {first}–{last}"
+
+
+def confidence_level(confidence: float) -> str:
+    """``high``, ``medium`` or ``low``."""
+    return next(name for floor, name in CONFIDENCE_LEVELS if confidence >= floor)
+
+
+def confidence_html(confidence: float) -> str:
+    """A small meter: five pips, a word and the number."""
+    level = confidence_level(confidence)
+    pips = max(0, min(5, round(confidence * 5)))
+    meter = "●" * pips + "○" * (5 - pips)
+    return (
+        f'<span class="cq-conf cq-conf-{level}" title="confidence {confidence:.2f}">'
+        f"{meter} {level} confidence ({confidence:.2f})</span>"
+    )
+
+
+def question_html(question: str) -> str:
+    """The user's message as shown in the chat."""
+    return f'<span class="cq-question">{esc(question)}</span>'
+
+
+def _marked_answer(answer: str, span: tuple[int, int] | None, citations: Sequence[Citation]) -> str:
+    """The answer text, the short answer in bold, a ``[n]`` marker after each quote."""
+    marks: list[tuple[int, int, str]] = []  # (offset, order, html); at one offset: close, marker, open
+    if span and 0 <= span[0] < span[1] <= len(answer):
+        marks += [(span[0], 2, '<strong class="cq-span">'), (span[1], 0, "</strong>")]
+    pos, placed = 0, []
+    for c in citations:
+        at = answer.find(c.quote, pos)
+        if at < 0:
+            placed = []
+            break
+        pos = at + len(c.quote)
+        placed.append((pos, 1, f'<sup class="cq-ref">[{c.n}]</sup>'))
+    if placed:
+        marks += placed
+    out, last = [], 0
+    for offset, _, tag in sorted(marks):
+        out += [esc(answer[last:offset]), tag]
+        last = offset
+    out.append(esc(answer[last:]))
+    if citations and not placed:
+        out.append(" " + " ".join(f'<sup class="cq-ref">[{c.n}]</sup>' for c in citations))
+    return "".join(out)
+
+
+def _short(text: str, limit: int = 220) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def _where(doc: str, section: str) -> str:
+    return f"{esc(doc)} — {esc(section) if section else '<em>no section</em>'}"
+
+
+def answer_html(answer: Answer) -> str:
+    """The chat message for an answer, or for an abstention with the closest passages."""
+    if answer.abstained or not answer.answer:
+        return abstain_html(answer)
+    span = (answer.answer_span.start, answer.answer_span.end) if answer.answer_span else None
+    sources = "".join(
+        f'<li><span class="cq-ref">[{c.n}]</span> {_where(c.doc, c.section)}</li>' for c in answer.citations
+    )
+    return (
+        '<div class="cq-answer">'
+        f'<blockquote class="cq-quote">{_marked_answer(answer.answer, span, answer.citations)}</blockquote>'
+        f'<ul class="cq-sources">{sources}</ul>'
+        f"{confidence_html(answer.confidence)}"
+        "</div>"
+    )
+
+
+def abstain_html(answer: Answer, closest: int = 3) -> str:
+    """'The documents don't say …', then the closest passages (if any)."""
+    items = "".join(
+        f'<li>{_where(p.chunk.doc, p.chunk.section)}: <span class="cq-snippet">{esc(_short(p.chunk.text))}</span></li>'
+        for p in answer.passages[:closest]
+    )
+    more = f'<p>Closest passages:</p><ul class="cq-closest">{items}</ul>' if items else ""
+    return (
+        '<div class="cq-answer cq-abstained">'
+        f"<p><strong>The documents don't say</strong> — no passage answers “{esc(answer.question)}” "
+        "with enough confidence.</p>"
+        f"{more}{confidence_html(answer.confidence)}"
+        "</div>"
+    )
+
+
+def error_html(message: str) -> str:
+    """A problem with the question or the index, as a chat message."""
+    return f'<div class="cq-error">⚠ {esc(message)}</div>'
+
+
+def _passage_for(c: Citation, passages: Sequence[Passage]) -> Passage | None:
+    for p in passages:
+        if p.chunk.doc == c.doc and p.chunk.start <= c.start and c.end <= p.chunk.end:
+            return p
+    return None
+
+
+def highlight(text: str, start: int, end: int, mark_id: str | None = None) -> str:
+    """``text`` escaped (newlines kept), with ``text[start:end]`` inside ``<mark>``."""
+    start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
+    ident = f' id="{mark_id}"' if mark_id else ""
+    return (
+        f"{esc_pre(text[:start])}<mark class=\"cq-target\"{ident}>{esc_pre(text[start:end])}</mark>"
+        f"{esc_pre(text[end:])}"
+    )
+
+
+def evidence_html(answer: Answer | None, texts: Mapping[str, str]) -> str:
+    """The evidence panel: each citation with where it stands and its passage, the quote marked.
+
+    ``texts`` maps document paths to their full text (for line numbers and
+    passages that were not retrieved).
+    """
+    if answer is None:
+        return '<div class="cq-evidence cq-empty">Ask a question: the evidence for the answer shows here.</div>'
+    if answer.abstained or not answer.citations:
+        return (
+            '<div class="cq-evidence cq-empty">No citation: the documents don\'t answer this question. '
+            "The closest passages are listed under <em>All retrieved passages</em>.</div>"
+        )
+    cards = []
+    for c in answer.citations:
+        text = texts.get(c.doc, "")
+        p = _passage_for(c, answer.passages)
+        if p is not None:
+            a, b, body = p.chunk.start, p.chunk.end, p.chunk.text
+        else:
+            a, b = c.start, c.end
+            body = text[a:b] if text else c.quote
+        first, last = line_range(text, c.start, c.end) if text else (0, 0)
+        where = f"{lines_label(first, last)}, " if text else ""
+        cards.append(
+            f'<div class="cq-card" data-cite="{c.n}">'
+            f'<div class="cq-card-head"><span class="cq-ref">[{c.n}]</span> '
+            f'<span class="cq-doc-name">{esc(c.doc)}</span></div>'
+            f'<div class="cq-meta">section: {esc(c.section) if c.section else "<em>none</em>"} · '
+            f"{where}characters {c.start}–{c.end}</div>"
+            f'<div class="cq-passage">{highlight(body, c.start - a, c.end - a)}</div>'
+            f'<button class="cq-open" data-cite="{c.n}" type="button">Open in document ↗</button>'
+            "</div>"
+        )
+    return f'<div class="cq-evidence">{"".join(cards)}</div>'
+
+
+def _score(x: float | None, fmt: str = "{:.3f}") -> str:
+    return "—" if x is None else fmt.format(x)
+
+
+def passages_html(answer: Answer | None) -> str:
+    """Every retrieved passage with its fused, dense and BM25 scores."""
+    if answer is None or not answer.passages:
+        return '<div class="cq-passages cq-empty">No passages yet.</div>'
+    cited = {(c.doc, c.start) for c in answer.citations}
+    rows = []
+    for p in answer.passages:
+        ch = p.chunk
+        star = " cq-cited" if any(d == ch.doc and ch.start <= s < ch.end for d, s in cited) else ""
+        rows.append(
+            f'<details class="cq-pass{star}"><summary>'
+            f'<span class="cq-rank">#{p.rank}</span> {_where(ch.doc, ch.section)} '
+            f'<span class="cq-scores">fused {_score(p.score, "{:.4f}")} · dense {_score(p.dense_score)} · '
+            f"BM25 {_score(p.bm25_score, '{:.2f}')}</span></summary>"
+            f'<div class="cq-passage">{esc_pre(ch.text)}</div>'
+            f'<button class="cq-open" data-rank="{p.rank}" type="button">Open in document ↗</button>'
+            "</details>"
+        )
+    return f'<div class="cq-passages">{"".join(rows)}</div>'
+
+
+def document_html(path: str, text: str | None, start: int | None = None, end: int | None = None) -> str:
+    """The whole document, escaped; ``text[start:end]`` marked with ``id="cq-target"`` (scrolled to)."""
+    if text is None:
+        return f'<div class="cq-docview cq-empty">The document {esc(path)} is not in the index.</div>'
+    if start is None or end is None:
+        head, body = f"{len(text):,} characters", esc_pre(text)
+    else:
+        first, last = line_range(text, start, end)
+        head = f"{lines_label(first, last)}, characters {start}–{end} highlighted"
+        body = highlight(text, start, end, TARGET_ID)
+    return (
+        f'<div class="cq-docview"><div class="cq-card-head"><span class="cq-doc-name">{esc(path)}</span> '
+        f'<span class="cq-meta">{head}</span></div><pre class="cq-doctext">{body}</pre></div>'
+    )
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def documents_html(docs: Sequence[tuple[str, str, int]], file_sizes: Mapping[str, int] | None = None) -> str:
+    """The indexed documents: path, format, characters and file size."""
+    if not docs:
+        return '<div class="cq-docs cq-empty">No document is indexed yet.</div>'
+    sizes = file_sizes or {}
+    rows = "".join(
+        f"<tr><td>{esc(path)}</td><td>{esc(fmt)}</td><td>{chars:,}</td>"
+        f"<td>{_size(sizes[path]) if path in sizes else '—'}</td></tr>"
+        for path, fmt, chars in docs
+    )
+    return (
+        f'<div class="cq-docs"><p>{len(docs)} document{"s" if len(docs) != 1 else ""} indexed.</p>'
+        "<table><thead><tr><th>document</th><th>type</th><th>characters</th><th>file size</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table></div>"
+    )
+
+
+STYLE = """
+.cq-answer blockquote.cq-quote { margin: 0 0 .4em; padding: .1em .8em; border-left: 3px solid #6366f1; }
+.cq-ref { color: #4f46e5; font-weight: 600; }
+sup.cq-ref { margin-left: 1px; }
+.cq-span { background: #fef9c3; padding: 0 .15em; border-radius: 3px; }
+.cq-sources, .cq-closest { margin: .2em 0 .4em 1.1em; padding: 0; font-size: .9em; }
+.cq-conf { display: inline-block; font-size: .85em; padding: .05em .5em; border-radius: 9px; }
+.cq-conf-high { background: #dcfce7; color: #166534; }
+.cq-conf-medium { background: #fef3c7; color: #92400e; }
+.cq-conf-low { background: #fee2e2; color: #991b1b; }
+.cq-error { color: #b91c1c; }
+.cq-snippet { color: #4b5563; }
+.cq-card, .cq-pass, .cq-docview { border: 1px solid #e5e7eb; border-radius: 8px; padding: .6em .8em;
+  margin-bottom: .6em; }
+.cq-card-head { font-weight: 600; }
+.cq-meta, .cq-scores { color: #6b7280; font-size: .85em; font-weight: normal; }
+.cq-passage { white-space: pre-wrap; margin: .4em 0; line-height: 1.5; }
+mark.cq-target { background: #fde047; color: inherit; padding: 0 .1em; border-radius: 2px; }
+.cq-pass.cq-cited { border-color: #a5b4fc; }
+.cq-pass summary { cursor: pointer; }
+button.cq-open { border: 1px solid #c7d2fe; background: #eef2ff; border-radius: 6px; padding: .15em .6em;
+  cursor: pointer; font-size: .85em; }
+button.cq-open:hover { background: #e0e7ff; }
+pre.cq-doctext { white-space: pre-wrap; word-wrap: break-word; max-height: 60vh; overflow: auto;
+  font-family: inherit; font-size: .9em; line-height: 1.5; background: #fafafa; padding: .6em; margin: .4em 0 0; }
+.cq-docs table { width: 100%; border-collapse: collapse; font-size: .9em; }
+.cq-docs td, .cq-docs th { text-align: left; padding: .2em .4em; border-bottom: 1px solid #e5e7eb; }
+.cq-empty { color: #6b7280; }
+"""

@@ -1,0 +1,281 @@
+"""The Gradio chat app: layout and event wiring. The HTML comes from :mod:`citeqa.render`.
+
+:class:`ChatApp` holds the handlers (plain Python, testable without a browser);
+:func:`build_app` lays the page out and wires events; :func:`serve` builds the
+index if needed and starts the server (loopback only unless told otherwise).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home (and no timeouts offline)
+
+import gradio as gr
+
+from citeqa import render
+from citeqa.config import MODES, Settings
+from citeqa.errors import CiteqaError, IndexCorruptError
+from citeqa.models import Answer
+from citeqa.qa import QA, clean_question
+from citeqa.store import FeedbackStore
+from citeqa.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, save_upload
+
+log = logging.getLogger("citeqa.ui")
+SEED_DOC = "eu_china_expert_groups.txt"
+SEED_EXAMPLES = (
+    "When was the EU-China IoT Advisory Group established?",
+    "Who headed the EU members of the IoT Advisory Group?",
+    "When was the Broadband Policy Expert Group established?",
+    "When was the third and final Broadband Policy Expert Group meeting held?",
+)
+UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".pdf"]
+# Clicks on "Open in document" buttons (rendered by render.py) become an event for Python.
+OPEN_JS = """element.addEventListener('click', (e) => {
+  const b = e.target.closest('button.cq-open');
+  if (b) trigger('open_doc', {cite: Number(b.dataset.cite || 0), rank: Number(b.dataset.rank || 0)});
+});"""
+# Scroll the highlighted quote of the document view into view, on load and on every new value.
+SCROLL_JS = """const go = () => { const m = element.querySelector('#cq-target');
+  if (m) m.scrollIntoView({block: 'center', inline: 'nearest'}); };
+setTimeout(go, 50); watch('value', () => setTimeout(go, 50));"""
+THEME = gr.themes.Soft(primary_hue="indigo", font=["ui-sans-serif", "system-ui", "sans-serif"],
+                       font_mono=["ui-monospace", "monospace"])
+INTERNAL = "internal error ({}); the details are in the server log"
+
+
+class ChatApp:
+    """The app's handlers over one :class:`QA` and one :class:`FeedbackStore`."""
+
+    def __init__(self, qa: QA, feedback: FeedbackStore | None = None) -> None:
+        self.qa = qa
+        self.feedback = feedback or FeedbackStore(qa.settings.index_dir / "feedback.sqlite")
+
+    def ask(self, question: str, k: int | None = None, mode: str | None = None, history: Sequence[str] = ()) -> Answer:
+        """:meth:`QA.ask`, retried once if a concurrent index swap closed the store under it."""
+        try:
+            return self.qa.ask(question, k=k, mode=mode, history=history)
+        except IndexCorruptError:
+            return self.qa.ask(question, k=k, mode=mode, history=history)
+
+    def api_ask(self, question: str) -> dict[str, Any]:
+        """Answer ``question``: the JSON object of ``citeqa ask --json``, or ``{question, error}``."""
+        try:
+            return self.ask(question).to_dict()
+        except CiteqaError as exc:
+            return {"question": question, "error": str(exc)}
+        except Exception as exc:  # an API caller gets a message, never a traceback
+            log.exception("ask failed")
+            return {"question": question, "error": INTERNAL.format(type(exc).__name__)}
+
+    def texts(self, answer: Answer | None) -> dict[str, str]:
+        """Full text of each document an answer cites (for line numbers)."""
+        out: dict[str, str] = {}
+        for c in answer.citations if answer else ():
+            if c.doc not in out and (doc := self.qa.document(c.doc)) is not None:
+                out[c.doc] = doc.text
+        return out
+
+    def panels(self, answer: Answer | None) -> tuple[str, str]:
+        """Evidence and passages HTML for ``answer``."""
+        return render.evidence_html(answer, self.texts(answer)), render.passages_html(answer)
+
+    def respond(self, question: str, chat: list, history: list[str], answers: dict[int, Answer],
+                k: float, mode: str) -> tuple:
+        """Ask, append both messages to the chat; outputs: chat, box, history, answers, current, evidence, passages."""
+        chat, history, answers = list(chat or []), list(history or []), dict(answers or {})
+        if (question or "").strip():
+            chat.append({"role": "user", "content": render.question_html(question)})
+        try:
+            answer: Answer | None = self.ask(question, int(k), mode, history)
+            history.append(clean_question(question))
+            content = render.answer_html(answer)
+        except CiteqaError as exc:
+            answer, content = None, render.error_html(str(exc))
+        except Exception as exc:  # the chat shows a message, never a traceback
+            log.exception("ask failed")
+            answer, content = None, render.error_html(INTERNAL.format(type(exc).__name__))
+        chat.append({"role": "assistant", "content": content})
+        if answer is None:
+            return chat, "", history, answers, gr.skip(), gr.skip(), gr.skip()
+        answers[len(chat) - 1] = answer
+        return chat, "", history, answers, answer, *self.panels(answer)
+
+    def select(self, answers: dict[int, Answer], evt: gr.SelectData) -> tuple:
+        """Clicking an earlier answer shows its evidence."""
+        answer = (answers or {}).get(evt.index if isinstance(evt.index, int) else -1)
+        return (answer, *self.panels(answer)) if answer else (gr.skip(), gr.skip(), gr.skip())
+
+    def vote(self, answers: dict[int, Answer], evt: gr.LikeData) -> None:
+        """Store a 👍 (``liked=True``) or 👎 on an answer."""
+        answer = (answers or {}).get(evt.index if isinstance(evt.index, int) else -1)
+        if answer is None or not isinstance(evt.liked, bool):
+            return
+        self.feedback.add(answer, 1 if evt.liked else -1)
+        gr.Info("Thanks: your feedback was saved.")
+
+    def open_document(self, answer: Answer | None, evt: gr.EventData) -> tuple:
+        """Show the full document of citation ``evt.cite`` (or passage ``evt.rank``), quote marked."""
+        data = getattr(evt, "_data", None) or {}
+        cite, rank = int(data.get("cite") or 0), int(data.get("rank") or 0)
+        span = None
+        if answer is not None:
+            span = next(((c.doc, c.start, c.end) for c in answer.citations if c.n == cite), None) or next(
+                ((p.chunk.doc, p.chunk.start, p.chunk.end) for p in answer.passages if p.rank == rank), None)
+        if span is None:
+            return gr.skip(), gr.skip()
+        doc = self.qa.document(span[0])
+        html = render.document_html(span[0], doc.text if doc else None, span[1], span[2])
+        return html, gr.Tabs(selected="document")
+
+    def documents_panel(self) -> str:
+        """The list of indexed documents with their sizes."""
+        try:
+            docs = self.qa.documents()
+        except CiteqaError as exc:
+            return render.error_html(str(exc))
+        sizes = {}
+        for path, _, _ in docs:
+            try:
+                sizes[path] = (self.qa.settings.corpus_dir / path).stat().st_size
+            except OSError:
+                pass
+        return render.documents_html(docs, sizes)
+
+    def upload(self, files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[str, str, None]:  # noqa: B008
+        """Save uploads into the corpus, re-index incrementally; outputs: documents, status, file box."""
+        notes: list[str] = []
+        added = 0
+        for f in files or []:
+            try:
+                saved = save_upload(Path(f), self.qa.settings.corpus_dir, original_name=Path(f).name)
+                added += saved.new
+                notes.append(f"{'Added' if saved.new else 'Already present:'} {render.esc(saved.rel)}")
+            except CiteqaError as exc:
+                notes.append(render.error_html(str(exc)))
+        if added:
+            try:
+                report = self.qa.build(lambda what, done, total: progress((done, total), desc=f"Embedding {what}",
+                                                                          unit=what))
+                notes.append(f"Index updated: {report.documents} documents, {report.chunks} passages "
+                             f"({report.embedded} newly embedded) in {report.seconds:.1f} s.")
+                notes += [f"Skipped {render.esc(p)}: {render.esc(r)}" for p, r in report.skipped]
+            except CiteqaError as exc:
+                notes.append(render.error_html(f"re-indexing failed: {exc}"))
+        status = "".join(f"<div>{n}</div>" for n in notes) or "Nothing uploaded."
+        return self.documents_panel(), f'<div class="cq-status">{status}</div>', None
+
+
+def default_examples(qa: QA) -> list[str]:
+    """Seed-corpus questions when its document is indexed, else one question per document name."""
+    try:
+        paths = [p for p, _, _ in qa.documents()]
+    except CiteqaError:
+        return []
+    if SEED_DOC in paths:
+        return list(SEED_EXAMPLES)
+    return [f"What is {Path(p).stem.replace('_', ' ').replace('-', ' ')} about?" for p in paths[:4]]
+
+
+def build_app(qa: QA, feedback: FeedbackStore | None = None, examples: Sequence[str] | None = None) -> gr.Blocks:
+    """The chat app's page over ``qa``; only ``/ask`` is a public API endpoint."""
+    app_ = ChatApp(qa, feedback)
+    private: dict[str, Any] = {"api_visibility": "private"}
+    with gr.Blocks(title="citeqa") as demo:
+        gr.Markdown("## citeqa: ask your documents\nEvery answer is a verbatim quote with a citation you can check.")
+        history, answers, current = gr.State([]), gr.State({}), gr.State(None)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=5):
+                chat = gr.Chatbot(label="Conversation", height=520, sanitize_html=True, render_markdown=True,
+                                  latex_delimiters=[], allow_tags=False, feedback_options=("Like", "Dislike"),
+                                  buttons=["copy"], group_consecutive_messages=False, elem_id="cq-chat")
+                with gr.Row():
+                    box = gr.Textbox(placeholder="Ask a question about the documents…", show_label=False,
+                                     scale=5, lines=1, max_lines=4, elem_id="cq-question", autofocus=True)
+                    ask = gr.Button("Ask", variant="primary", scale=1, min_width=70, elem_id="cq-ask")
+                    clear = gr.Button("Clear", scale=1, min_width=70, elem_id="cq-clear")
+                shown = list(examples if examples is not None else default_examples(qa))
+                if shown:
+                    gr.Examples([[q] for q in shown], inputs=[box], label="Example questions")
+                with gr.Accordion("Settings", open=False):
+                    k = gr.Slider(1, 20, value=qa.settings.top_k, step=1, label="Passages to retrieve", elem_id="cq-k")
+                    mode = gr.Radio(list(MODES), value=qa.settings.mode, label="Retrieval mode")
+            with gr.Column(scale=4):
+                with gr.Tabs(selected="evidence") as tabs:
+                    with gr.Tab("Evidence", id="evidence"):
+                        evidence = gr.HTML(render.evidence_html(None, {}), js_on_load=OPEN_JS, elem_id="cq-evidence")
+                        with gr.Accordion("All retrieved passages", open=False, elem_id="cq-passages-acc"):
+                            passages = gr.HTML(render.passages_html(None), js_on_load=OPEN_JS,
+                                               elem_id="cq-passages")
+                    with gr.Tab("Full document", id="document"):
+                        docview = gr.HTML('<div class="cq-docview cq-empty">Open a citation to read it in its '
+                                          "document.</div>", js_on_load=SCROLL_JS, elem_id="cq-docview")
+                    with gr.Tab("Documents", id="library"):
+                        library = gr.HTML(elem_id="cq-library")
+                        files = gr.File(label=f"Add documents (.txt .md .html .pdf, up to {MAX_UPLOAD_MB} MB each)",
+                                        file_count="multiple", file_types=UPLOAD_TYPES, type="filepath",
+                                        elem_id="cq-upload")
+                        status = gr.HTML("", elem_id="cq-upload-status")
+
+        ask_io = {"fn": app_.respond, "inputs": [box, chat, history, answers, k, mode],
+                  "outputs": [chat, box, history, answers, current, evidence, passages],
+                  "concurrency_limit": 4, "concurrency_id": "ask", **private}
+        box.submit(**ask_io)
+        ask.click(**ask_io)
+        empty = ([], "", [], {}, None, render.evidence_html(None, {}), render.passages_html(None))
+        clear.click(lambda: empty, outputs=ask_io["outputs"], **private)
+        chat.clear(lambda: empty[2:], outputs=ask_io["outputs"][2:], **private)
+        chat.select(app_.select, [answers], [current, evidence, passages], **private)
+        chat.like(app_.vote, [answers], None, **private)
+        for panel in (evidence, passages):
+            panel.open_doc(app_.open_document, [current], [docview, tabs], **private)
+        files.upload(app_.upload, [files], [library, status, files], concurrency_limit=1, **private)
+        demo.load(app_.documents_panel, None, library, **private)
+        gr.api(app_.api_ask, api_name="ask", concurrency_limit=4, concurrency_id="ask")
+    return demo
+
+
+def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, share: bool = False,
+           block: bool = True) -> Any:
+    """Start the server; with ``block=False`` return at once (the server runs in a thread)."""
+    return demo.queue(default_concurrency_limit=1).launch(
+        server_name=host, server_port=port, share=share, prevent_thread_lock=not block, inbrowser=False,
+        max_file_size=MAX_UPLOAD_BYTES, theme=THEME, css=render.STYLE, ssr_mode=False, show_error=False,
+        quiet=not block, footer_links=["api", "settings"], run_history=False,
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> int:
+    """Build the index if it is missing or stale, then serve the chat app until interrupted."""
+    from citeqa.cli import _progress
+
+    if not is_loopback(host):
+        print(f"warning: binding {host}: the app (your documents, uploads and feedback) is reachable from other "
+              "machines on the network, without authentication", file=sys.stderr)
+    if share:
+        print("warning: --share opens a PUBLIC Gradio link: anyone with the link can read your documents and upload "
+              "files", file=sys.stderr)
+    qa = QA(settings)
+    report = qa.build(_progress())
+    for path, reason in report.skipped:
+        print(f"warning: skipped {path}: {reason}", file=sys.stderr)
+    print(f"index: {report.documents} documents, {report.chunks} passages; serving on http://{host}:{port}",
+          file=sys.stderr)
+    launch(build_app(qa), host, port, share)
+    return 0

@@ -1,0 +1,175 @@
+"""Tests for citeqa.answer (through QA with the hash embedder, and directly): citations are verbatim."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from citeqa.answer import extract_answer
+from citeqa.calibration import Calibration, load_calibration
+from citeqa.config import Settings
+from citeqa.embed import HashEmbedder
+from citeqa.models import Answer, Chunk, Passage, Span
+from citeqa.qa import QA
+from citeqa.text import split_sentences, terms
+
+SEED_QA = Path(__file__).resolve().parent / "data" / "seed_qa.jsonl"
+QUESTIONS = [json.loads(line)["q"] for line in SEED_QA.read_text(encoding="utf-8").splitlines() if line.strip()]
+SEPARATORS = set(" \n…")  # what may stand between two quotes of one answer
+SEED_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+
+
+@pytest.fixture(scope="module")
+def seed_qa(tmp_path_factory: pytest.TempPathFactory) -> QA:
+    """A read-only QA over the seed corpus with the hash embedder, built once for this module."""
+    root = tmp_path_factory.mktemp("seed")
+    qa = QA(Settings(corpus_dir=SEED_CORPUS, index_dir=root / "index", model="hash"))
+    qa.build()
+    return qa
+
+
+def assert_made_of_quotes(ans: Answer) -> None:
+    """The answer text is its citations' quotes, in order, and nothing else but separators."""
+    assert ans.answer
+    rest, pos = ans.answer, 0
+    for c in ans.citations:
+        i = rest.find(c.quote, pos)
+        assert i >= 0, f"quote [{c.n}] not in the answer"
+        assert set(rest[pos:i]) <= SEPARATORS, f"uncited text {rest[pos:i]!r} in the answer"
+        pos = i + len(c.quote)
+    assert set(rest[pos:]) <= SEPARATORS, f"uncited text {rest[pos:]!r} in the answer"
+
+
+def assert_citations_verbatim(qa: QA, ans: Answer) -> None:
+    assert [c.n for c in ans.citations] == list(range(1, len(ans.citations) + 1))
+    for c in ans.citations:
+        doc = qa.document(c.doc)
+        assert doc is not None
+        assert doc.text[c.start : c.end] == c.quote
+        assert c.quote.strip() == c.quote and c.quote
+
+
+def test_every_seed_question_cites_verbatim(seed_qa: QA) -> None:
+    assert len(QUESTIONS) >= 50
+    for q in QUESTIONS:
+        ans = seed_qa.ask(q, min_confidence=0.0)
+        assert not ans.abstained, q
+        assert ans.citations, q
+        assert_citations_verbatim(seed_qa, ans)
+        assert_made_of_quotes(ans)
+        if len(ans.citations) == 1:
+            assert ans.answer == ans.citations[0].quote
+        if ans.answer_span is not None:
+            s = ans.answer_span
+            assert 0 <= s.start < s.end <= len(ans.answer), q
+        assert 0.0 <= ans.confidence <= 1.0
+        assert ans.passages
+        # The quoted text comes from one of the retrieved passages.
+        assert any(p.chunk.doc == c.doc and p.chunk.start <= c.start and c.end <= p.chunk.end
+                   for c in ans.citations for p in ans.passages)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+def test_default_threshold_answers_are_verbatim_too(seed_qa: QA, mode: str) -> None:
+    for q in QUESTIONS[::7]:
+        ans = seed_qa.ask(q, mode=mode)
+        if ans.abstained:
+            assert ans.answer is None and not ans.citations and ans.answer_span is None
+        else:
+            assert_citations_verbatim(seed_qa, ans)
+            assert_made_of_quotes(ans)
+
+
+def test_min_confidence_zero_never_abstains(seed_qa: QA) -> None:
+    for q in [*QUESTIONS[::5], "What is the airspeed velocity of an unladen swallow?", "xyzzy plugh"]:
+        ans = seed_qa.ask(q, min_confidence=0.0)
+        assert not ans.abstained and ans.answer
+
+
+def test_abstention_keeps_passages(seed_qa: QA) -> None:
+    ans = seed_qa.ask("When was the EU-China IoT Advisory Group established?", min_confidence=1.0)
+    assert ans.abstained is True
+    assert ans.answer is None
+    assert ans.citations == ()
+    assert ans.answer_span is None
+    assert ans.passages and ans.passages[0].rank == 1
+    assert 0.0 <= ans.confidence < 1.0
+    d = ans.to_dict()
+    assert d["answer"] is None and d["abstained"] is True and d["passages"]
+
+
+def test_to_dict_contract(seed_qa: QA) -> None:
+    d = seed_qa.ask("When was the EU-China IoT Advisory Group established?", min_confidence=0.0).to_dict()
+    assert set(d) == {"question", "answer", "abstained", "confidence", "answer_span", "citations", "passages"}
+    assert set(d["citations"][0]) == {"n", "doc", "section", "start", "end", "quote", "score"}
+    assert set(d["passages"][0]) == {"rank", "chunk_id", "doc", "section", "start", "end", "text", "score",
+                                     "dense_score", "bm25_score"}
+    json.dumps(d)
+
+
+# --- extract_answer directly (pure) ----------------------------------------------------
+
+
+def _passages(texts: list[str], doc: str = "d.txt") -> tuple[str, list[Passage], list[np.ndarray]]:
+    emb = HashEmbedder(64)
+    full, chunks = "", []
+    for t in texts:
+        start = len(full)
+        full += t + "\n\n"
+        sents = tuple(Span(s.start + start, s.end + start) for s in split_sentences(t))
+        chunks.append(Chunk(doc, "Section", start, start + len(t), t, sents))
+    passages = [Passage(i + 1, c, 1.0 / (i + 1), 0.5, 1.0) for i, c in enumerate(chunks)]
+    vecs = [emb.embed([full[s.start : s.end] for s in c.sentences]) for c in chunks]
+    return full, passages, vecs
+
+
+def _ask(question: str, texts: list[str], calibration: Calibration | None = None, min_conf: float | None = 0.0):
+    full, passages, vecs = _passages(texts)
+    qvec = HashEmbedder(64).embed([question])[0]
+    idf = {t: 1.0 for t in terms(question)}
+    ans = extract_answer(question, qvec, passages, vecs, idf, calibration or load_calibration(), min_conf)
+    return full, ans
+
+
+def test_extract_answer_quotes_a_slice_of_the_text() -> None:
+    full, ans = _ask(
+        "When was the advisory group established?",
+        ["The weather was fine. Nothing else happened.",
+         "The advisory group was established in February 2011. Its first meeting followed."],
+    )
+    assert not ans.abstained
+    (c,) = ans.citations
+    assert full[c.start : c.end] == c.quote == ans.answer
+    assert "February 2011" in ans.answer
+    assert ans.answer_span is not None
+    assert ans.answer[ans.answer_span.start : ans.answer_span.end] == "February 2011"
+
+
+def test_extract_answer_quotes_lead_in_with_its_list() -> None:
+    text = "The cooperation will mainly include:\n\n  • Co-research on IoT\n  • Testing sites in cities"
+    full, ans = _ask("What will the cooperation mainly include?", [text])
+    assert not ans.abstained
+    (c,) = ans.citations
+    assert full[c.start : c.end] == c.quote
+    if c.quote.startswith("The cooperation will mainly include:"):
+        assert "Co-research on IoT" in c.quote
+
+
+def test_extract_answer_without_passages_abstains() -> None:
+    ans = extract_answer("Anything?", np.zeros(64, dtype=np.float32), [], [], {}, load_calibration(), 0.0)
+    assert ans.abstained and ans.answer is None and ans.confidence == 0.0 and ans.passages == ()
+
+
+def test_extract_answer_threshold_from_calibration_or_argument() -> None:
+    texts = ["The advisory group was established in February 2011."]
+    strict = Calibration(threshold=1.0)  # no weights: confidence is 0.5 for everything
+    _, ans = _ask("When was the advisory group established?", texts, strict, None)
+    assert ans.abstained and ans.answer is None and ans.passages
+    _, ans = _ask("When was the advisory group established?", texts, strict, 0.0)
+    assert not ans.abstained and ans.answer
+    lax = Calibration(threshold=0.0)
+    _, ans = _ask("When was the advisory group established?", texts, lax, 1.0)
+    assert ans.abstained
