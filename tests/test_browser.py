@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -47,6 +48,7 @@ INJECTED = "img[src='x'], img[onerror], svg[onload], a[href^='javascript'], ifra
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*"),  # Gradio's use of pandas
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (run `make browser-deps`)"),
 ]
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -133,6 +135,12 @@ def ask(pg: Page, question: str) -> Locator:
     return rows.last
 
 
+def open_passages(pg: Page) -> None:
+    """Expand the "All retrieved passages" accordion."""
+    pg.locator("#cq-passages-acc").get_by_role("button", name=re.compile("All retrieved passages")).click()
+    pg.locator("#cq-passages").wait_for()
+
+
 def assert_nothing_injected(pg: Page, dialogs: list[str]) -> None:
     pg.wait_for_timeout(500)  # give an onerror/onload handler time to fire
     assert dialogs == []
@@ -180,12 +188,13 @@ def test_open_in_document_highlights_and_scrolls_to_the_quote(page: Page) -> Non
 def test_followup_question_uses_the_conversation(page: Page) -> None:
     ask(page, "Tell me about the IoT Advisory Group")
     msg = ask(page, "When was it set up?")
-    page.get_by_text("All retrieved passages").click()
+    open_passages(page)
     top = page.locator("#cq-passages summary").first.inner_text(timeout=10_000)
     assert "EU-China IoT Advisory Group" in top, "the earlier question did not reach retrieval"
     shot(page, "follow-up")
-    if "February 2011" not in msg.inner_text():
+    if "The documents don't say" in msg.inner_text():
         pytest.xfail(FOLLOWUP_XFAIL)
+    assert "February 2011" in msg.locator("blockquote.cq-quote").inner_text()
     assert "February 2011" in page.locator("#cq-evidence mark").inner_text()
 
 
@@ -213,7 +222,7 @@ def test_passages_accordion_examples_settings_and_clear(page: Page, server: Serv
     page.get_by_label("bm25").check()
     page.click("#cq-ask")
     page.wait_for_selector("#cq-chat .bot-row", timeout=60_000)
-    page.get_by_text("All retrieved passages").click()
+    open_passages(page)
     passages = page.locator("#cq-passages")
     passages.locator("details").first.wait_for()
     text = passages.inner_text()
@@ -245,7 +254,7 @@ def test_feedback_is_stored(page: Page, server: Server) -> None:
 
 def test_hostile_documents_show_as_text_and_run_nothing(page: Page, dialogs: list[str]) -> None:
     msg = ask(page, "What is the secret launch code?")
-    page.get_by_text("All retrieved passages").click()
+    open_passages(page)
     assert_nothing_injected(page, dialogs)
     shown = msg.inner_text() + page.locator("#cq-evidence").inner_text()
     shown += page.locator("#cq-passages").inner_text(timeout=10_000)

@@ -103,7 +103,7 @@ def _texts(settings: Settings) -> tuple[list[str], list[str]]:
     """What a build embeds: chunk embed texts and sentence texts."""
     docs, _ = load_corpus(settings.corpus_dir)
     chunks = chunk_corpus(docs, settings.chunk_chars, settings.chunk_overlap_sentences)
-    sents = [c.text[s.start - c.start : s.end - c.start] for c in chunks for s in c.sentences]
+    sents = [c.sentence_embed_text(i) for c in chunks for i in range(len(c.sentences))]
     return [c.embed_text for c in chunks], sents
 
 

@@ -83,7 +83,8 @@ def test_abstention_says_so_and_lists_closest_passages() -> None:
     assert "The documents don't say" in out
     assert "&lt;Australia&gt;" in out
     assert "Closest passages" in out and "docs/a&#46;txt" in out
-    assert "low confidence" in out
+    assert "confidence too low to answer (0.02)" in out and "cq-conf-low" in out
+    assert "cq-conf-low" in render.answer_html(Answer("q", None, True, 0.6, passages=ans.passages))
     assert "<b>" not in out and "<i>" not in out
 
 
@@ -113,6 +114,7 @@ def test_passages_html_lists_all_scores() -> None:
     out = render.passages_html(_answer())
     assert "fused 0.0300" in out and "dense 0.710" in out and "BM25 4.20" in out
     assert "cq-cited" in out and 'data-rank="1"' in out
+    assert re.search(r'<mark class="cq-target">The group was set up', out)
     assert "&lt;b&gt;February" in out
     none_scores = Answer("q", None, True, 0.1, passages=(Passage(1, Chunk("d", "", 0, 1, "x"), 0.5),))
     assert "dense —" in render.passages_html(none_scores)

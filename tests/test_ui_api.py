@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import html
+import os
 import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +23,8 @@ from citeqa.config import Settings
 from citeqa.models import Answer
 from citeqa.qa import QA
 
+# Gradio's queue statistics use pandas options that pandas 3 deprecates: not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")
 IOT_Q = "When was the EU-China IoT Advisory Group established?"
 NEW_DOC = "The Xylophone Museum of Lund opened its doors in March 1987 with forty instruments.\n"
 
@@ -73,6 +78,16 @@ def test_only_ask_is_a_public_endpoint(app_url: str) -> None:
     api = Client(app_url, verbose=False).view_api(print_info=False, return_format="dict")
     assert list(api["named_endpoints"]) == ["/ask"]
     assert not api["unnamed_endpoints"]
+
+
+def test_corpus_and_index_files_are_not_served(app_url: str, fake_qa: QA) -> None:
+    import urllib.error
+    import urllib.request
+
+    for path in (fake_qa.settings.corpus_dir / "eu_china_expert_groups.txt", fake_qa.settings.index_dir / "CURRENT"):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"{app_url}gradio_api/file={path}")
+        assert err.value.code in (403, 404)
 
 
 # --- handlers -----------------------------------------------------------------------------------------------------
@@ -198,6 +213,31 @@ def test_upload_reindexes_while_asks_keep_working(chat: ui.ChatApp, tmp_path: Pa
     assert got.citations and got.citations[0].doc == "lund museum.txt"
 
 
+def test_asks_survive_repeated_index_swaps(chat: ui.ChatApp) -> None:
+    corpus, errors, done = chat.qa.settings.corpus_dir, [], threading.Event()
+
+    def rebuild() -> None:
+        for i in range(8):
+            (corpus / f"note{i}.txt").write_text(f"Note {i} is about zebra number {i}.\n")
+            chat.qa.build()
+        done.set()
+
+    def keep_asking() -> None:
+        while not done.is_set():
+            try:
+                assert "February 2011" in (chat.ask(IOT_Q).answer or "")
+            except Exception as exc:  # any failure of an ask during a swap is a bug
+                errors.append(repr(exc))
+
+    threads = [threading.Thread(target=rebuild), *(threading.Thread(target=keep_asking) for _ in range(3))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(chat.qa.documents()) == 9
+
+
 def test_upload_refuses_bad_files_with_a_message(chat: ui.ChatApp, tmp_path: Path) -> None:
     bad = tmp_path / "tool.exe"
     bad.write_bytes(b"MZ")
@@ -251,6 +291,30 @@ def test_cli_serve_passes_options(fake_settings: Settings, no_launch: list, monk
     code = main(["serve", "--corpus", str(fake_settings.corpus_dir), "--index", str(fake_settings.index_dir),
                  "--port", "8123"])
     assert code == 0 and no_launch == [("127.0.0.1", 8123, False)]
+
+
+def test_citeqa_serve_subprocess_answers_through_the_api(fake_settings: Settings) -> None:
+    port = free_port()
+    env = {**os.environ, "CITEQA_MODEL": "hash", "GRADIO_ANALYTICS_ENABLED": "False"}
+    cmd = [sys.executable, "-m", "citeqa.cli", "serve", "--corpus", str(fake_settings.corpus_dir),
+           "--index", str(fake_settings.index_dir), "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.3)
+        assert proc.poll() is None, proc.communicate()[0]
+        got = Client(f"http://127.0.0.1:{port}/", verbose=False).predict(IOT_Q, api_name="/ask")
+        assert "February 2011" in got["answer"]
+        assert (fake_settings.index_dir / "CURRENT").exists(), "serve built the missing index"
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=30)[0]
+    assert "warning" not in out and "Traceback" not in out
 
 
 @pytest.mark.integration

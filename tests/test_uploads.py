@@ -126,3 +126,36 @@ def test_unreadable_documents_are_refused(tmp_path: Path) -> None:
 def test_missing_source(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot be read"):
         save_upload(tmp_path / "gone.txt", tmp_path / "corpus")
+
+
+def tiny_pdf(text: str) -> bytes:
+    """A one-page PDF whose text layer is ``text`` (Helvetica, no compression)."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+            b" /Resources << /Font << /F1 5 0 R >> >> >>",
+            b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for i, obj in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("Guide.PDF", tiny_pdf("The lighthouse was painted red in 1921.")),
+        ("page.html", b"<html><body><h1>Lighthouse</h1><p>Painted red in 1921.</p></body></html>"),
+        ("notes.md", "# Lighthouse\n\nPainted red in 1921. Über-careful.\n".encode()),
+    ],
+)
+def test_each_supported_type_is_stored(tmp_path: Path, name: str, data: bytes) -> None:
+    saved = save_upload(_upload(tmp_path, name, data), tmp_path / "corpus")
+    assert saved.new and saved.path.read_bytes() == data
+    assert saved.rel == name[: name.rindex(".")] + name[name.rindex(".") :].lower()

@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 __all__ = ["QA", "Settings", "__version__"]
 
 
-def __getattr__(name: str):  # noqa: ANN202 - lazy re-exports keep `import citeqa` fast
+def __getattr__(name: str):
     if name == "QA":
         from citeqa.qa import QA
 

@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -43,7 +44,7 @@ def _coverage(q_terms: Sequence[str], idf: Mapping[str, float], found: set[str])
 
 
 def _bigrams(seq: Sequence[str]) -> set[tuple[str, str]]:
-    return set(zip(seq, seq[1:]))
+    return set(pairwise(seq))
 
 
 def _names(question: str) -> set[str]:
@@ -98,22 +99,28 @@ def sentence_features(
             context = found | section_terms | (sets[si - 1] if si else set())
             c = float(cos[si]) if si < len(cos) else 0.0
             neighbours = [float(cos[j]) for j in (si - 1, si + 1) if 0 <= j < len(cos)]
-            out.append((pi, si, {
-                "cos": c,
-                "neighbour_cos": max(neighbours, default=c),
-                "overlap": _coverage(q_terms, idf, found),
-                "context_overlap": _coverage(q_terms, idf, context),
-                "bigram": len(_bigrams(seqs[si]) & q_bi) / len(q_bi) if q_bi else 0.0,
-                "type_match": _type_match(_quote(chunk, span), kind, q_words),
-                "typed_question": float(kind != OTHER),
-                "passage_rank": 1.0 / (1 + pi),
-                "passage_fused": p.score / top_fused,
-                "passage_dense": p.dense_score or 0.0,
-                "novelty": float(len(found - q_words) > 0),
-                "log_len": math.log1p(len(seqs[si])),
-                "cos_x_overlap": c * _coverage(q_terms, idf, found),
-                "passage_bm25": (p.bm25_score or 0.0) / top_bm25,
-            }))
+            out.append(
+                (
+                    pi,
+                    si,
+                    {
+                        "cos": c,
+                        "neighbour_cos": max(neighbours, default=c),
+                        "overlap": _coverage(q_terms, idf, found),
+                        "context_overlap": _coverage(q_terms, idf, context),
+                        "bigram": len(_bigrams(seqs[si]) & q_bi) / len(q_bi) if q_bi else 0.0,
+                        "type_match": _type_match(_quote(chunk, span), kind, q_words),
+                        "typed_question": float(kind != OTHER),
+                        "passage_rank": 1.0 / (1 + pi),
+                        "passage_fused": p.score / top_fused,
+                        "passage_dense": p.dense_score or 0.0,
+                        "novelty": float(len(found - q_words) > 0),
+                        "log_len": math.log1p(len(seqs[si])),
+                        "cos_x_overlap": c * _coverage(q_terms, idf, found),
+                        "passage_bm25": (p.bm25_score or 0.0) / top_bm25,
+                    },
+                )
+            )
     for key in ("cos", "overlap", "context_overlap"):
         top = max((f[key] for _, _, f in out), default=0.0)
         for _, _, f in out:
@@ -193,8 +200,12 @@ def extract_answer(
     q_terms = list(dict.fromkeys(terms(question)))
     p = passages[best.passage]
     sents = p.chunk.sentences
-    window_seq = [t for j in (best.index - 1, best.index, best.index + 1) if 0 <= j < len(sents)
-                  for t in terms(_quote(p.chunk, sents[j]))]
+    window_seq = [
+        t
+        for j in (best.index - 1, best.index, best.index + 1)
+        if 0 <= j < len(sents)
+        for t in terms(_quote(p.chunk, sents[j]))
+    ]
     window = set(window_seq) | set(terms(p.chunk.section))
     q_seq = terms(question)
     passage_terms = set(terms(p.chunk.embed_text))
@@ -255,3 +266,10 @@ def _cite(passages: Sequence[Passage], chosen: Sequence[Candidate]) -> tuple[Cit
         start, end = chunk.sentences[lo].start, chunk.sentences[hi].end
         out.append(Citation(n, chunk.doc, chunk.section, start, end, _quote(chunk, Span(start, end)), score))
     return tuple(out)
+
+
+def apply_threshold(answer: Answer, threshold: float) -> Answer:
+    """The same answer as an abstention when its confidence is below ``threshold``."""
+    if answer.abstained or answer.confidence >= threshold:
+        return answer
+    return Answer(answer.question, None, True, answer.confidence, passages=answer.passages, features=answer.features)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import zipfile
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -73,6 +73,16 @@ class BM25:
         if tid is None:
             return float(np.log1p((self.n_docs + 0.5) / 0.5))
         return float(self.idf[tid])
+
+    def weight(self, term: str) -> float:
+        """A smoothed IDF for matching terms, ``log(1 + (N + 1) / (df + 1))``.
+
+        Unlike BM25's IDF it stays well above zero for terms found in every
+        chunk, which matters in small corpora.
+        """
+        tid = self.vocab.get(term)
+        df = 0 if tid is None else int(self.indptr[tid + 1] - self.indptr[tid])
+        return float(np.log1p((self.n_docs + 1) / (df + 1)))
 
     def scores(self, query_terms: Sequence[str]) -> np.ndarray:
         """BM25 score of every chunk for the query terms (repeats count)."""

@@ -33,6 +33,8 @@ from citeqa.retrieve import retrieve
 from citeqa.squad import SquadQuestion, load_squad, prepare_article
 from citeqa.text import terms
 
+OFF_TOPIC_REFUSAL = 0.95
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -46,8 +48,9 @@ class Sample:
     idf: dict[str, float]
 
 
-def collect(path: Path, work: Path, embedder: Embedder, settings: Settings, k: int = 5,
-            off_topic: int = 50) -> list[Sample]:
+def collect(
+    path: Path, work: Path, embedder: Embedder, settings: Settings, k: int = 5, off_topic: int = 50
+) -> list[Sample]:
     """Retrieve for every question of every article once.
 
     Besides each article's own questions, ``off_topic`` questions drawn from the
@@ -61,12 +64,14 @@ def collect(path: Path, work: Path, embedder: Embedder, settings: Settings, k: i
         qa = QA(settings.with_(corpus_dir=folder / "corpus", index_dir=folder / "index"), embedder=embedder)
         qa.build()
         others = [q for aj, o in enumerate(articles) if aj != ai for q in o.questions]
-        foreign = [SquadQuestion(f"off-{q.id}", q.question, (), -1) for q in others[ai :: max(1, len(others) // off_topic)]]
+        foreign = [
+            SquadQuestion(f"off-{q.id}", q.question, (), -1) for q in others[ai :: max(1, len(others) // off_topic)]
+        ]
         asked = list(art.questions) + foreign[:off_topic]
         qvecs = embedder.embed([q.question for q in asked])
         for q, qvec in zip(asked, qvecs):
             got = retrieve(qa.index, q.question, qvec, k, "hybrid", settings.rrf_k)
-            idf = {t: qa.index.bm25.term_idf(t) for t in set(terms(q.question))}
+            idf = {t: qa.index.bm25.weight(t) for t in set(terms(q.question))}
             out.append(Sample(art.title, q, qvec, got.passages, got.sentence_vectors, idf))
         print(f"collected {art.title}: {len(art.questions)} questions", file=sys.stderr)
     return out
@@ -154,18 +159,40 @@ def best_threshold(conf: np.ndarray, hit: np.ndarray, answerable: np.ndarray) ->
     return best
 
 
+def refusal_threshold(off_topic_conf: np.ndarray, rate: float = OFF_TOPIC_REFUSAL) -> float:
+    """The lowest threshold that refuses at least ``rate`` of the out-of-corpus questions."""
+    if not len(off_topic_conf):
+        return 0.5
+    return float(np.quantile(off_topic_conf, rate, method="higher")) + 1e-4
+
+
 def fit(samples: Sequence[Sample], base: Calibration, source: str) -> Calibration:
+    """Fit the sentence scorer, then the confidence, then pick the default threshold.
+
+    The default threshold is the lowest one that still refuses 95% of
+    out-of-corpus questions: wrongly refusing a question the documents answer
+    costs a user more than a low-confidence quote they can check in one click.
+    The threshold that maximises SQuAD's overall accuracy is kept as
+    ``strict_threshold`` for users who prefer fewer, surer answers.
+    """
     sw = fit_listwise(sentence_groups(samples))
-    cal = Calibration(dict(zip(SENTENCE_FEATURES, map(float, sw))), base.confidence_weights,
-                      base.confidence_bias, base.threshold, source)
+    cal = Calibration(
+        dict(zip(SENTENCE_FEATURES, map(float, sw))),
+        base.confidence_weights,
+        base.confidence_bias,
+        base.threshold,
+        source,
+    )
     rows = answers(samples, cal)
     cx = np.array([r[0] for r in rows])
     cy = np.array([float(r[1]) for r in rows])
     cw, cb = fit_logistic(cx, cy)
     cal = Calibration(cal.sentence_weights, dict(zip(CONFIDENCE_FEATURES, map(float, cw))), cb, 0.5, source)
     conf = np.array([cal.confidence(dict(zip(CONFIDENCE_FEATURES, r[0]))) for r in rows])
-    t, _ = best_threshold(conf, cy.astype(bool), np.array([r[2] for r in rows]))
-    return Calibration(cal.sentence_weights, cal.confidence_weights, cb, round(t, 4), source)
+    own = np.array([not s.q.id.startswith("off-") for s in samples])
+    strict, _ = best_threshold(conf[own], cy.astype(bool)[own], np.array([r[2] for r in rows])[own])
+    t = refusal_threshold(conf[~own])
+    return Calibration(cal.sentence_weights, cal.confidence_weights, cb, round(t, 4), source, round(strict, 4))
 
 
 def score(samples: Sequence[Sample], cal: Calibration) -> dict[str, float]:

@@ -9,19 +9,55 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 DEFAULT_PATH = Path(__file__).with_name("calibration.json")
 
-SENTENCE_FEATURES = ("cos", "neighbour_cos", "overlap", "context_overlap", "bigram", "type_match",
-                     "typed_question", "passage_rank", "passage_fused", "passage_dense", "novelty", "log_len",
-                     "cos_rel", "overlap_rel", "context_overlap_rel", "cos_x_overlap", "passage_bm25")
-CONFIDENCE_FEATURES = ("best_score", "margin", "cos", "overlap", "context_overlap", "passage_coverage",
-                       "top_coverage", "all_coverage", "window_coverage", "missing_rare", "window_missing_rare",
-                       "type_match", "typed_question", "passage_dense", "top_dense", "negation", "n_terms",
-                       "window_bigram", "missing_terms", "missing_names", "missing_numbers", "type_missing")
+SENTENCE_FEATURES = (
+    "cos",
+    "neighbour_cos",
+    "overlap",
+    "context_overlap",
+    "bigram",
+    "type_match",
+    "typed_question",
+    "passage_rank",
+    "passage_fused",
+    "passage_dense",
+    "novelty",
+    "log_len",
+    "cos_rel",
+    "overlap_rel",
+    "context_overlap_rel",
+    "cos_x_overlap",
+    "passage_bm25",
+)
+CONFIDENCE_FEATURES = (
+    "best_score",
+    "margin",
+    "cos",
+    "overlap",
+    "context_overlap",
+    "passage_coverage",
+    "top_coverage",
+    "all_coverage",
+    "window_coverage",
+    "missing_rare",
+    "window_missing_rare",
+    "type_match",
+    "typed_question",
+    "passage_dense",
+    "top_dense",
+    "negation",
+    "n_terms",
+    "window_bigram",
+    "missing_terms",
+    "missing_names",
+    "missing_numbers",
+    "type_missing",
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +69,7 @@ class Calibration:
     confidence_bias: float = 0.0
     threshold: float = 0.5
     source: str = "defaults"
+    strict_threshold: float | None = None
 
     def sentence_score(self, feats: Mapping[str, float]) -> float:
         return sum(w * feats.get(k, 0.0) for k, w in self.sentence_weights.items())
@@ -49,16 +86,32 @@ class Calibration:
                 "confidence_bias": self.confidence_bias,
                 "threshold": self.threshold,
                 "source": self.source,
+                "strict_threshold": self.strict_threshold,
             },
             indent=1,
         )
 
 
 HAND_SET = Calibration(
-    sentence_weights={"cos": 1.0, "overlap": 1.0, "context_overlap": 0.4, "type_match": 0.4,
-                      "passage_rank": 0.2, "passage_fused": 0.2, "passage_dense": 0.3, "novelty": 0.3},
-    confidence_weights={"cos": 4.0, "overlap": 2.0, "passage_coverage": 2.0, "missing_rare": -3.0,
-                        "type_match": 0.5, "passage_dense": 3.0, "margin": 1.0},
+    sentence_weights={
+        "cos": 1.0,
+        "overlap": 1.0,
+        "context_overlap": 0.4,
+        "type_match": 0.4,
+        "passage_rank": 0.2,
+        "passage_fused": 0.2,
+        "passage_dense": 0.3,
+        "novelty": 0.3,
+    },
+    confidence_weights={
+        "cos": 4.0,
+        "overlap": 2.0,
+        "passage_coverage": 2.0,
+        "missing_rare": -3.0,
+        "type_match": 0.5,
+        "passage_dense": 3.0,
+        "margin": 1.0,
+    },
     confidence_bias=-5.0,
     threshold=0.5,
     source="hand-set",
@@ -78,4 +131,5 @@ def load_calibration(path: Path | None = None) -> Calibration:
         confidence_bias=float(raw["confidence_bias"]),
         threshold=float(raw["threshold"]),
         source=str(raw.get("source", path.name)),
+        strict_threshold=raw.get("strict_threshold"),
     )

@@ -13,6 +13,7 @@ from citeqa.errors import CiteqaError
 from citeqa.models import Answer
 
 EXIT_INTERNAL = 70
+EXIT_OS = 74  # sysexits EX_IOERR: an operating-system error such as a full disk
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -22,7 +23,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="citeqa", description="Ask questions of your documents; answers are cited quotes.")
+    ap = argparse.ArgumentParser(
+        prog="citeqa", description="Ask questions of your documents; answers are cited quotes."
+    )
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("index", help="build or refresh the index of the corpus folder")
     _common(p)
@@ -33,8 +36,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("hybrid", "dense", "bm25"), help="retrieval mode (default hybrid)")
     p.add_argument("--min-confidence", type=float, help="abstain below this confidence (0 = never abstain)")
     p.add_argument("--json", action="store_true", help="print the JSON object")
-    p = sub.add_parser("eval", help="score a gold set (JSONL)")
-    p.add_argument("gold", type=Path, help="gold JSONL file")
+    p = sub.add_parser("eval", help="score a gold set (JSONL) or a SQuAD 2.0 file (--squad)")
+    p.add_argument("gold", type=Path, nargs="?", help="gold JSONL file")
+    p.add_argument("--squad", type=Path, help="SQuAD 2.0 JSON file: one corpus per article, one document per paragraph")
+    p.add_argument(
+        "--work", type=Path, default=Path(".bench/squad"), help="where --squad keeps article corpora and indexes"
+    )
     _common(p)
     p.add_argument("-k", type=int, default=5)
     p.add_argument("--mode", choices=("hybrid", "dense", "bm25"))
@@ -52,7 +59,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(corpus_dir=args.corpus, index_dir=args.index, model=args.model)
 
 
-def _progress():  # noqa: ANN202 - returns a Progress callable bound to tqdm bars
+def _progress():
     from tqdm import tqdm
 
     bars: dict[str, tqdm] = {}
@@ -60,8 +67,10 @@ def _progress():  # noqa: ANN202 - returns a Progress callable bound to tqdm bar
     def report(what: str, done: int, total: int) -> None:
         bar = bars.get(what)
         if bar is None:
-            bar = bars[what] = tqdm(total=total, desc=f"embedding {what}", unit=what[:-1] if what.endswith("s") else what,
-                                    file=sys.stderr, leave=True, disable=None)
+            unit = what[:-1] if what.endswith("s") else what
+            bar = bars[what] = tqdm(
+                total=total, desc=f"embedding {what}", unit=unit, file=sys.stderr, leave=True, disable=None
+            )
         bar.update(done - bar.n)
         if done >= total:
             bar.close()
@@ -80,7 +89,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"index is up to date: {report.documents} documents, {report.chunks} chunks ({report.seconds:.2f} s)")
     else:
         print(f"indexed {report.documents} documents into {report.chunks} chunks and {report.sentences} sentences "
-              f"({report.embedded} embedded, {report.reused} from cache, {report.index_type}) in {report.seconds:.1f} s")
+              f"({report.embedded} embedded, {report.reused} from cache, {report.index_type}) "
+              f"in {report.seconds:.1f} s")
     return 0
 
 
@@ -114,6 +124,12 @@ def _short(text: str, n: int = 160) -> str:
     return t if len(t) <= n else t[: n - 1] + "…"
 
 
+def _json(obj: object) -> str:
+    """One JSON line; pure ASCII (``\\u`` escapes) when stdout cannot encode all of Unicode."""
+    encoding = (getattr(sys.stdout, "encoding", None) or "utf-8").lower().replace("-", "").replace("_", "")
+    return json.dumps(obj, ensure_ascii=not encoding.startswith("utf"))
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     from citeqa.qa import QA, clean_question
 
@@ -136,7 +152,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.question is not None:
         ans = qa.ask(args.question, **opts)
         if args.json:
-            print(json.dumps(ans.to_dict(), ensure_ascii=False))
+            print(_json(ans.to_dict()))
         else:
             docs = {c.doc: (qa.document(c.doc).text if qa.document(c.doc) else "") for c in ans.citations}
             print(format_answer(ans, docs))
@@ -146,10 +162,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
         if not line.strip():
             continue
         try:
-            print(json.dumps(qa.ask(line.rstrip("\n"), **opts).to_dict(), ensure_ascii=False), flush=True)
+            print(_json(qa.ask(line.rstrip("\n"), **opts).to_dict()), flush=True)
         except CiteqaError as exc:
             failures += 1
-            print(json.dumps({"question": line.rstrip("\n"), "error": str(exc)}, ensure_ascii=False), flush=True)
+            print(_json({"question": line.rstrip("\n"), "error": str(exc)}), flush=True)
     return 1 if failures else 0
 
 
@@ -157,6 +173,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from citeqa.evaluate import evaluate, load_gold
     from citeqa.qa import QA
 
+    if args.squad:
+        return _eval_squad(args)
+    if args.gold is None:
+        raise CiteqaError("give a gold JSONL file, or --squad FILE")
     items = load_gold(args.gold)
     qa = QA(_settings(args))
     qa.ensure_index(_progress())
@@ -168,13 +188,50 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_squad(args: argparse.Namespace) -> int:
+    from citeqa.calibration import load_calibration
+    from citeqa.embed import make_embedder
+    from citeqa.squad import format_table, load_squad, report, run_squad
+
+    settings = _settings(args)
+    articles = load_squad(args.squad)
+    threshold = args.min_confidence if args.min_confidence is not None else load_calibration().threshold
+    results = run_squad(articles, args.work, make_embedder(settings.model), settings, k=args.k, mode=args.mode,
+                        on_article=lambda title: print(f"indexed {title}", file=sys.stderr))
+    reports = [report(a.title, [r for r in results if r.article == a.title], threshold) for a in articles]
+    reports.append(report("total", results, threshold))
+    if args.json:
+        print(json.dumps([r.__dict__ for r in reports]))
+    else:
+        print(f"min confidence {threshold}\n" + format_table(reports))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from citeqa.ui import serve
 
     return serve(_settings(args), host=args.host, port=args.port, share=args.share)
 
 
+def _tolerant_io() -> None:
+    """Never crash on text: undecodable bytes on stdin become U+FFFD, and a terminal that cannot show some
+    characters (``PYTHONIOENCODING=ascii``, a legacy code page) gets escapes for them."""
+    if hasattr(sys.stdin, "reconfigure"):
+        try:
+            sys.stdin.reconfigure(errors="replace")
+        except (ValueError, OSError, AttributeError):
+            pass
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+        if encoding and not encoding.startswith("utf") and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_io()
     args = parser().parse_args(argv)
     handler = {"index": cmd_index, "ask": cmd_ask, "eval": cmd_eval, "serve": cmd_serve}[args.command]
     try:
@@ -187,7 +244,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: a message, never a traceback
+    except OSError as exc:  # the machine said no (disk full, read-only, permissions): say what and where
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"citeqa: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_OS
+    except Exception as exc:
         print(f"citeqa: internal error: {type(exc).__name__}: {exc}. Please report this.", file=sys.stderr)
         return EXIT_INTERNAL
 

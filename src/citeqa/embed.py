@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from citeqa.config import DEFAULT_MODEL, offline_model_env
+from citeqa.encoder import BertEncoder, unsupported_reason
 from citeqa.errors import ModelError
 from citeqa.text import words
 
 
 class Embedder(Protocol):
-    """Turns texts into L2-normalised float32 vectors, one row per text."""
+    """Turns texts into L2-normalised float32 vectors, one row per text.
+
+    An embedder may also offer ``embed_many(texts)``, a faster way to embed many
+    texts at once (same vectors within a tested tolerance); the index build uses
+    it where present.
+    """
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -41,7 +49,7 @@ class SentenceTransformerEmbedder:
         self._model = None
         self._lock = threading.Lock()
 
-    def _load(self):  # noqa: ANN202 - the sentence-transformers type is imported lazily
+    def _load(self):
         with self._lock:
             if self._model is None:
                 offline_model_env()
@@ -51,7 +59,7 @@ class SentenceTransformerEmbedder:
                     self._model = SentenceTransformer(resolve_model(self.model_name), device="cpu")
                 except ModelError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - any load failure is reported the same way
+                except Exception as exc:
                     raise ModelError(f"cannot load embedding model {self.model_name!r}: {exc}") from exc
         return self._model
 
@@ -95,9 +103,23 @@ class HashEmbedder:
         return out
 
 
+def model_folder(model: str) -> Path | None:
+    """The local folder of ``model`` (the bundled copy for the default), or ``None`` for a hub name."""
+    folder = Path(resolve_model(model)).expanduser()
+    return folder if folder.is_dir() else None
+
+
 def make_embedder(model: str) -> Embedder:
-    """The embedder for a model setting (``"hash"`` selects the fake, for tests)."""
+    """The embedder for a model setting (``"hash"`` selects the fake, for tests).
+
+    A local BERT sentence-transformers folder (the bundled model among them) runs
+    on the numpy encoder of :mod:`citeqa.encoder`, which needs no torch; any other
+    model goes through sentence-transformers.
+    """
     if model.startswith("hash"):
         dim = int(model.split(":", 1)[1]) if ":" in model else 384
         return HashEmbedder(dim)
+    folder = model_folder(model)
+    if folder is not None and unsupported_reason(folder) is None:
+        return BertEncoder(folder)
     return SentenceTransformerEmbedder(model)

@@ -14,18 +14,23 @@ a token budget, so little work goes to padding.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from citeqa.errors import ModelError
 
 # Abramowitz & Stegun 7.1.26 for erfc(z) = poly(t) * exp(-z^2), t = 1 / (1 + p z), |error| < 1.5e-7;
 # folded for GELU: gelu(x) = max(x, 0) - |x| * 0.5 * erfc(|x| / sqrt 2).
 _P = np.float32(0.3275911 / np.sqrt(2.0))
 _A = [np.float32(0.5 * a) for a in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)]  # a1..a5
 _ROWS = 256  # rows per block of the feed-forward step (keeps the 4x wide intermediate in cache)
+Forward = Callable[[list[list[int]]], np.ndarray]
 BULK_MIN = 64  # texts; fewer go through the float32 numpy pass
 _BERT_KEYS = ("word_embeddings", "position_embeddings", "token_type_embeddings")
 
@@ -96,36 +101,43 @@ class BertEncoder:
         with self._lock:
             if self._loaded:
                 return
-            from safetensors import safe_open
-            from tokenizers import Tokenizer
-
-            config = _read_json(self.folder / "config.json")
-            st_config = _read_json(self.folder / "sentence_bert_config.json")
-            tok_config = _read_json(self.folder / "tokenizer_config.json")
-            limit = int(config.get("max_position_embeddings", 512))
-            self.max_len = min(int(st_config.get("max_seq_length") or tok_config.get("model_max_length", limit)), limit)
-            self.heads = int(config["num_attention_heads"])
-            self.eps = np.float32(config.get("layer_norm_eps", 1e-12))
-            tok = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
-            tok.no_padding()
-            tok.enable_truncation(self.max_len)
-            self.tokenizer = tok
-            with safe_open(str(self.folder / "model.safetensors"), framework="np") as f:
-                names = list(f.keys())
-                prefix = "bert." if any(n.startswith("bert.embeddings.") for n in names) else ""
-
-                def get(name: str) -> np.ndarray:
-                    return np.ascontiguousarray(f.get_tensor(prefix + name), dtype=np.float32)
-
-                word, pos, typ = (get(f"embeddings.{k}.weight") for k in _BERT_KEYS)
-                self.word, self.pos_type = word, pos + typ[0]  # every token has type id 0
-                self.ln0 = (get("embeddings.LayerNorm.weight"), get("embeddings.LayerNorm.bias"))
-                self.layers = [self._layer(get, f"encoder.layer.{i}.") for i in range(int(config["num_hidden_layers"]))]
-            self.dim = int(self.word.shape[1])
+            try:
+                self._read()
+            except Exception as exc:
+                raise ModelError(f"cannot load embedding model from {self.folder}: {exc}") from exc
             self._loaded = True
 
+    def _read(self) -> None:
+        """Read the tokenizer and the weights (float32, query/key/value stacked)."""
+        from safetensors import safe_open
+        from tokenizers import Tokenizer
+
+        config = _read_json(self.folder / "config.json")
+        st_config = _read_json(self.folder / "sentence_bert_config.json")
+        tok_config = _read_json(self.folder / "tokenizer_config.json")
+        limit = int(config.get("max_position_embeddings", 512))
+        self.max_len = min(int(st_config.get("max_seq_length") or tok_config.get("model_max_length", limit)), limit)
+        self.heads = int(config["num_attention_heads"])
+        self.eps = np.float32(config.get("layer_norm_eps", 1e-12))
+        tok = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+        tok.no_padding()
+        tok.enable_truncation(self.max_len)
+        self.tokenizer = tok
+        with safe_open(str(self.folder / "model.safetensors"), framework="np") as f:
+            names = list(f.keys())
+            prefix = "bert." if any(n.startswith("bert.embeddings.") for n in names) else ""
+
+            def get(name: str) -> np.ndarray:
+                return np.ascontiguousarray(f.get_tensor(prefix + name), dtype=np.float32)
+
+            word, pos, typ = (get(f"embeddings.{k}.weight") for k in _BERT_KEYS)
+            self.word, self.pos_type = word, pos + typ[0]  # every token has type id 0
+            self.ln0 = (get("embeddings.LayerNorm.weight"), get("embeddings.LayerNorm.bias"))
+            self.layers = [self._layer(get, f"encoder.layer.{i}.") for i in range(int(config["num_hidden_layers"]))]
+        self.dim = int(self.word.shape[1])
+
     @staticmethod
-    def _layer(get, p: str) -> _Layer:  # noqa: ANN001 - a tensor getter
+    def _layer(get, p: str) -> _Layer:
         a = p + "attention."
         qkv = [a + f"self.{n}." for n in ("query", "key", "value")]
         return _Layer(
@@ -164,27 +176,41 @@ class BertEncoder:
         with self._lock:
             if self._bulk is None:
                 self._bulk = TorchForward(self)
-        return self._run(texts, self._bulk.forward)
+        with self._bulk.single_threaded_ops():
+            return self._run(texts, self._bulk.forward, workers=_cores())
 
-    def _run(self, texts: Sequence[str], forward: Callable[[list[list[int]]], np.ndarray]) -> np.ndarray:
+    def _run(self, texts: Sequence[str], forward: Forward, workers: int = 1) -> np.ndarray:
         self._load()
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not len(texts):
             return out
         ids = self.tokenize(texts)
-        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-        start = 0
-        while start < len(order):
-            width = len(ids[order[start]])
-            stop = start + 1
-            limit = min(len(order), start + max(1, self.token_budget // width))
-            while stop < limit and len(ids[order[stop]]) * 4 >= width * 3:  # pad by at most a third
-                stop += 1
-            batch = order[start:stop]
+        batches = self._batches([len(x) for x in ids])
+
+        def run(batch: list[int]) -> None:
             out[batch] = forward([ids[i] for i in batch])
-            start = stop
+
+        if workers > 1 and len(batches) > 1:
+            with ThreadPoolExecutor(min(workers, len(batches))) as pool:
+                list(pool.map(run, batches))
+        else:
+            for batch in batches:
+                run(batch)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
+
+    def _batches(self, lengths: list[int]) -> list[list[int]]:
+        """Text indices grouped longest first into batches of similar length under the token budget."""
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        batches, start = [], 0
+        while start < len(order):
+            width = lengths[order[start]]
+            stop, limit = start + 1, min(len(order), start + max(1, self.token_budget // width))
+            while stop < limit and lengths[order[stop]] * 4 >= width * 3:  # pad by at most a third
+                stop += 1
+            batches.append(order[start:stop])
+            start = stop
+        return batches
 
     def forward(self, batch: list[list[int]]) -> np.ndarray:
         """Mean-pooled last hidden states (not normalised) of a batch of token id lists."""
@@ -231,6 +257,13 @@ class BertEncoder:
             o += blk
             out[r : r + _ROWS] = o
         return _layer_norm(out, *layer.ln2, self.eps)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: np.float32) -> np.ndarray:

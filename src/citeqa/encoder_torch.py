@@ -11,6 +11,8 @@ a cosine above 0.9999 (tested in ``tests/test_encoder.py``).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -67,13 +69,23 @@ class TorchForward:
             for ly in enc.layers
         ]
 
-    def _linear(self, x, wb):  # noqa: ANN001, ANN202 - torch tensors
+    @contextmanager
+    def single_threaded_ops(self) -> Iterator[None]:
+        """Run torch ops on one thread each, so that one batch per core runs in parallel Python threads."""
+        before = self.torch.get_num_threads()
+        self.torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            self.torch.set_num_threads(before)
+
+    def _linear(self, x, wb):
         w, b = wb
         return self.torch.nn.functional.linear(x.to(self.dtype), w).float() + b
 
     def forward(self, batch: list[list[int]]) -> np.ndarray:
         torch = self.torch
-        F = torch.nn.functional  # noqa: N806 - torch's own spelling
+        F = torch.nn.functional
         n, width = len(batch), max(len(x) for x in batch)
         ids = torch.zeros((n, width), dtype=torch.long)
         mask = torch.zeros((n, width), dtype=torch.bool)

@@ -32,7 +32,13 @@ from citeqa.bm25 import BM25
 from citeqa.chunking import chunk_corpus
 from citeqa.config import Settings
 from citeqa.embed import Embedder
-from citeqa.errors import IndexBusyError, IndexCorruptError, IndexIncompatibleError, IndexMissingError
+from citeqa.errors import (
+    IndexBusyError,
+    IndexCorruptError,
+    IndexIncompatibleError,
+    IndexMissingError,
+    InputError,
+)
 from citeqa.ingest import file_fingerprints, load_corpus
 from citeqa.models import sha256_hex
 from citeqa.store import ChunkStore, EmbeddingCache, write_store
@@ -126,9 +132,18 @@ def stale_files(manifest: dict, corpus_dir: Path) -> list[str]:
 
 @contextmanager
 def build_lock(index_dir: Path) -> Iterator[None]:
-    """Hold the index folder's build lock, or raise :class:`IndexBusyError`."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".lock", "w") as fh:
+    """Hold the index folder's build lock, or raise :class:`IndexBusyError`.
+
+    Raises :class:`InputError` when ``index_dir`` cannot be made or written (a file, no permission, read-only).
+    """
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(index_dir / ".lock", "w")  # closed by the with below
+    except OSError as exc:
+        why = "it is not a folder" if index_dir.exists() and not index_dir.is_dir() else exc.strerror or exc
+        raise InputError(f"cannot use {index_dir} as the index folder ({why}); "
+                         "give --index a folder you can write to") from None
+    with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
@@ -146,17 +161,18 @@ def _embed_cached(
     keys = [sha256_hex(f"{model}\0{t}") for t in texts]
     found = cache.get_many(keys, None)
     missing = sorted({k: i for i, k in enumerate(keys) if k not in found}.values())
+    embed = getattr(embedder, "embed_many", embedder.embed)  # an embedder's bulk path, where it has one
     batch = 256
     for done in range(0, len(missing), batch):
         part = missing[done : done + batch]
-        vecs = embedder.embed([texts[i] for i in part])
+        vecs = embed([texts[i] for i in part])
         cache.put_many((keys[i], v) for i, v in zip(part, vecs))
         found.update({keys[i]: v for i, v in zip(part, vecs)})
         if progress:
             progress(what, min(done + batch, len(missing)), len(missing))
     if not texts:
         return np.zeros((0, 0), dtype=np.float32), 0
-    return np.vstack([found[k] for k in keys]).astype(np.float32), len(missing)
+    return np.vstack([found[k] for k in keys]).astype(np.float32, copy=False), len(missing)
 
 
 def build_index(settings: Settings, embedder: Embedder, progress: Progress | None = None) -> BuildReport:
@@ -175,7 +191,7 @@ def build_index(settings: Settings, embedder: Embedder, progress: Progress | Non
         fingerprints = file_fingerprints(settings.corpus_dir)
         docs, skipped = load_corpus(settings.corpus_dir, int(settings.max_file_mb * 2**20))
         chunks = chunk_corpus(docs, settings.chunk_chars, settings.chunk_overlap_sentences)
-        sentence_texts = [c.text[s.start - c.start : s.end - c.start] for c in chunks for s in c.sentences]
+        sentence_texts = [c.sentence_embed_text(i) for c in chunks for i in range(len(c.sentences))]
         cache = EmbeddingCache(index_dir / "embeddings.sqlite")
         try:
             chunk_vecs, n1 = _embed_cached(embedder, settings.model, [c.embed_text for c in chunks], cache,

@@ -88,6 +88,25 @@ class Chunk:
         """What gets embedded and BM25-indexed: the section title, then the text."""
         return f"{self.section}\n{self.text}" if self.section else self.text
 
+    def sentence(self, i: int) -> str:
+        """The text of sentence ``i``."""
+        s = self.sentences[i]
+        return self.text[s.start - self.start : s.end - self.start]
+
+    def sentence_embed_text(self, i: int) -> str:
+        """What gets embedded for sentence ``i``: its section title and, for a list item,
+        the lead-in line above the list give it the context a reader would have."""
+        lead = ""
+        for j in range(i - 1, -1, -1):
+            prev = self.sentence(j)
+            if prev.endswith(":"):
+                lead = prev
+                break
+            if self.text[self.sentences[j].end - self.start : self.sentences[j + 1].start - self.start].count("\n") < 1:
+                break
+        parts = [p for p in (self.section, lead, self.sentence(i)) if p]
+        return " — ".join(parts)
+
 
 @dataclass(frozen=True)
 class Passage:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import time
 import unicodedata
 from collections.abc import Iterable, Sequence
 
@@ -11,13 +13,15 @@ from citeqa.answer import extract_answer
 from citeqa.calibration import Calibration, load_calibration
 from citeqa.config import Settings
 from citeqa.embed import Embedder, make_embedder
-from citeqa.errors import IndexMissingError, InputError
+from citeqa.errors import CiteqaError, IndexMissingError, InputError
 from citeqa.index import BuildReport, LoadedIndex, Progress, build_index, current_folder, load_index, stale_files
 from citeqa.models import Answer, Document
 from citeqa.retrieve import MODES, retrieve
 from citeqa.text import terms
 
 MAX_QUESTION_CHARS = 2000
+RECHECK_SECONDS = 1.0  # how often a long-lived QA looks for an index rebuilt by another process
+log = logging.getLogger("citeqa.qa")
 _ANAPHORA = re.compile(
     r"\b(it|its|they|them|their|this|that|these|those|he|him|his|she|her|the (group|same|latter|former))\b",
     re.IGNORECASE,
@@ -29,6 +33,7 @@ def clean_question(question: str) -> str:
     if not isinstance(question, str):
         raise InputError("the question must be text")
     text = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in question)
+    text = re.sub("[\ud800-\udfff]", "\ufffd", text)  # undecodable bytes (in argv) are lone surrogates: U+FFFD
     text = " ".join(text.split())
     if not text:
         raise InputError("the question is empty: type a question about the documents")
@@ -63,6 +68,8 @@ class QA:
         self.calibration = calibration or load_calibration()
         self._index: LoadedIndex | None = None
         self._lock = threading.Lock()
+        self._reloading = threading.Lock()
+        self._checked = time.monotonic()
 
     def build(self, progress: Progress | None = None) -> BuildReport:
         """Build or refresh the index, then serve from the new one."""
@@ -81,16 +88,29 @@ class QA:
         """Load the live index (again) and swap it in."""
         fresh = load_index(self.settings)
         with self._lock:
-            old, self._index = self._index, fresh
-        if old is not None and old.folder != fresh.folder:
-            old.store.close()
+            self._index = fresh
+        # The old index is not closed here: asks in other threads may still be reading it (closing its
+        # SQLite connection under them fails them, or crashes the process). It closes when the last one drops it.
         return fresh
 
     @property
     def index(self) -> LoadedIndex:
+        """The loaded index; swapped for the live one when another process (``citeqa index``) rebuilt it."""
         idx = self._index
         if idx is None:
-            idx = self.reload()
+            return self.reload()
+        now = time.monotonic()
+        if now - self._checked >= RECHECK_SECONDS and self._reloading.acquire(blocking=False):
+            try:  # one thread looks (at most once a second); the others go on with the loaded index meanwhile
+                self._checked = now
+                live = current_folder(self.settings.index_dir)
+                if live is not None and live != idx.folder:
+                    idx = self.reload()
+            except CiteqaError as exc:  # a new index that does not load: keep answering from the loaded one
+                log.warning("keeping the loaded index; the new one in %s does not load: %s", self.settings.index_dir,
+                            exc)
+            finally:
+                self._reloading.release()
         return idx
 
     def stale_files(self) -> list[str]:
@@ -129,7 +149,7 @@ class QA:
         query = contextual_query(question, history)
         qvec = self.embedder.embed([query])[0]
         got = retrieve(index, query, qvec, k, mode, self.settings.rrf_k)
-        idf = {t: index.bm25.term_idf(t) for t in set(terms(query))}
+        idf = {t: index.bm25.weight(t) for t in set(terms(query))}
         answer = extract_answer(query, qvec, got.passages, got.sentence_vectors, idf, self.calibration, threshold)
         return Answer(question, answer.answer, answer.abstained, answer.confidence, answer.answer_span,
                       answer.citations, answer.passages, answer.features)

@@ -44,13 +44,24 @@ _QTYPE_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(p, re.IGNORECASE), t)
     for p, t in (
         (r"\bhow (?:long|many (?:years|months|weeks|days|hours))\b", DURATION),
-        (r"\bhow (?:many|much)\b|\bwhat (?:percentage|proportion|number|amount|size)\b|\bhow (?:far|big|large|old|tall|high)\b", NUMBER),
-        (r"\bwhen\b|\bwhat (?:year|date|month|day|decade|century|time)\b|\bwhich (?:year|date|month|decade|century)\b"
-         r"|\bin what (?:year|month|decade|century)\b|\bsince when\b", DATE),
-        (r"\bwho(?:m|se)?\b|\bwhich (?:person|people|organi[sz]ation|company|university|institute|ministry|man|woman)\b"
-         r"|\bwhat (?:person|organi[sz]ation|company|university|institute|ministry)\b|\bwhat (?:is|was) the name\b", PERSON),
-        (r"\bwhere\b|\b(?:which|what|in what|in which) (?:city|country|place|region|location|continent|town|state|province)\b",
-         PLACE),
+        (
+            r"\bhow (?:many|much)\b|\bwhat (?:percentage|proportion|number|amount|size)\b|\bhow (?:far|big|large|old|tall|high)\b",
+            NUMBER,
+        ),
+        (
+            r"\bwhen\b|\bwhat (?:year|date|month|day|decade|century|time)\b|\bwhich (?:year|date|month|decade|century)\b"
+            r"|\bin what (?:year|month|decade|century)\b|\bsince when\b",
+            DATE,
+        ),
+        (
+            r"\bwho(?:m|se)?\b|\bwhich (?:person|people|organi[sz]ation|company|university|institute|ministry|man|woman)\b"
+            r"|\bwhat (?:person|organi[sz]ation|company|university|institute|ministry)\b|\bwhat (?:is|was) the name\b",
+            PERSON,
+        ),
+        (
+            r"\bwhere\b|\b(?:which|what|in what|in which) (?:city|country|place|region|location|continent|town|state|province)\b",
+            PLACE,
+        ),
     )
 )
 
@@ -72,7 +83,9 @@ def typed_spans(sentence: str, kind: str) -> list[Span]:
     if kind == NUMBER:
         return [Span(m.start(), m.end()) for m in NUMBER_RE.finditer(sentence) if not _is_year(m.group())]
     if kind == PERSON:
-        return [Span(m.start(), m.end()) for m in NAME_RE.finditer(sentence) if _name_ok(sentence, m.start(), m.group())]
+        return [
+            Span(m.start(), m.end()) for m in NAME_RE.finditer(sentence) if _name_ok(sentence, m.start(), m.group())
+        ]
     if kind == PLACE:
         return [Span(m.start(1), m.end(1)) for m in PLACE_RE.finditer(sentence) if not DATE_RE.fullmatch(m.group(1))]
     return []
@@ -82,7 +95,9 @@ def _is_year(s: str) -> bool:
     return bool(re.fullmatch(_YEAR, s.strip()))
 
 
-_NOT_NAMES = frozenset("The A An In On At It Its This That These Those He She They We After Before Both Most Some".split())
+_NOT_NAMES = frozenset(
+    "The A An In On At It Its This That These Those He She They We After Before Both Most Some".split()
+)
 
 
 def _name_ok(sentence: str, start: int, text: str) -> bool:

@@ -57,14 +57,15 @@ def confidence_level(confidence: float) -> str:
     return next(name for floor, name in CONFIDENCE_LEVELS if confidence >= floor)
 
 
-def confidence_html(confidence: float) -> str:
-    """A small meter: five pips, a word and the number."""
-    level = confidence_level(confidence)
+def confidence_html(confidence: float, abstained: bool = False) -> str:
+    """A small meter: five pips, a word and the number (an abstention always reads as too low)."""
+    level = "low" if abstained else confidence_level(confidence)
     pips = max(0, min(5, round(confidence * 5)))
     meter = "●" * pips + "○" * (5 - pips)
+    words = "confidence too low to answer" if abstained else f"{level} confidence"
     return (
         f'<span class="cq-conf cq-conf-{level}" title="confidence {confidence:.2f}">'
-        f"{meter} {level} confidence ({confidence:.2f})</span>"
+        f"{meter} {words} ({confidence:.2f})</span>"
     )
 
 
@@ -135,7 +136,7 @@ def abstain_html(answer: Answer, closest: int = 3) -> str:
         '<div class="cq-answer cq-abstained">'
         f"<p><strong>The documents don't say</strong> — no passage answers “{esc(answer.question)}” "
         "with enough confidence.</p>"
-        f"{more}{confidence_html(answer.confidence)}"
+        f"{more}{confidence_html(answer.confidence, abstained=True)}"
         "</div>"
     )
 
@@ -207,17 +208,18 @@ def passages_html(answer: Answer | None) -> str:
     """Every retrieved passage with its fused, dense and BM25 scores."""
     if answer is None or not answer.passages:
         return '<div class="cq-passages cq-empty">No passages yet.</div>'
-    cited = {(c.doc, c.start) for c in answer.citations}
     rows = []
     for p in answer.passages:
         ch = p.chunk
-        star = " cq-cited" if any(d == ch.doc and ch.start <= s < ch.end for d, s in cited) else ""
+        cite = next((c for c in answer.citations if c.doc == ch.doc and ch.start <= c.start < c.end <= ch.end), None)
+        star = " cq-cited" if cite else ""
+        body = highlight(ch.text, cite.start - ch.start, cite.end - ch.start) if cite else esc_pre(ch.text)
         rows.append(
             f'<details class="cq-pass{star}"><summary>'
             f'<span class="cq-rank">#{p.rank}</span> {_where(ch.doc, ch.section)} '
             f'<span class="cq-scores">fused {_score(p.score, "{:.4f}")} · dense {_score(p.dense_score)} · '
             f"BM25 {_score(p.bm25_score, '{:.2f}')}</span></summary>"
-            f'<div class="cq-passage">{esc_pre(ch.text)}</div>'
+            f'<div class="cq-passage">{body}</div>'
             f'<button class="cq-open" data-rank="{p.rank}" type="button">Open in document ↗</button>'
             "</details>"
         )

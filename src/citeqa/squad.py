@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from citeqa.answer import apply_threshold
 from citeqa.config import Settings
 from citeqa.embed import Embedder
 from citeqa.errors import InputError
@@ -152,10 +153,13 @@ def run_squad(
     base: Settings,
     k: int = 5,
     mode: str | None = None,
-    min_confidence: float | None = None,
     on_article: Callable[[str], None] | None = None,
 ) -> list[SquadResult]:
-    """Index each article fresh (cache kept in ``work``) and ask all its questions."""
+    """Index each article (cache kept in ``work``) and ask all its questions, never abstaining.
+
+    Apply a threshold afterwards with :func:`thresholded`; one run gives both
+    the answer-everything and the thresholded figures.
+    """
     results: list[SquadResult] = []
     for art in articles:
         folder = prepare_article(art, work)
@@ -167,12 +171,26 @@ def run_squad(
             on_article(art.title)
         for q in art.questions:
             t0 = time.perf_counter()
-            ans = qa.ask(q.question, k=max(k, 5), mode=mode, min_confidence=min_confidence)
+            ans = qa.ask(q.question, k=max(k, 5), mode=mode, min_confidence=0.0)
             dt = time.perf_counter() - t0
             rank = next((p.rank for p in ans.passages if p.chunk.doc == paragraph_file(q.paragraph)), None)
             verbatim = all(texts[int(c.doc[1:4])][c.start : c.end] == c.quote for c in ans.citations)
             results.append(SquadResult(art.title, q, ans, dt, rank, verbatim))
     return results
+
+
+def thresholded(results: Sequence[SquadResult], threshold: float) -> list[SquadResult]:
+    """The results as they would be with abstention below ``threshold``."""
+    return [
+        SquadResult(r.article, r.q, apply_threshold(r.answer, threshold), r.seconds, r.gold_rank, r.verbatim)
+        for r in results
+    ]
+
+
+def report(name: str, results: Sequence[SquadResult], threshold: float) -> SquadReport:
+    """Figures at ``threshold``, with HasAns hit of the answer-everything run alongside."""
+    hit_all = [answer_hit(r.answer.answer, r.q.answers) for r in results if r.q.answerable]
+    return summarize(name, thresholded(results, threshold), hit_all)
 
 
 def summarize(name: str, results: Sequence[SquadResult], hit_all: Sequence[bool] | None = None) -> SquadReport:
@@ -197,7 +215,49 @@ def summarize(name: str, results: Sequence[SquadResult], hit_all: Sequence[bool]
         em=statistics.fmean(exact_match(p, r.q.answers) for p, r in zip(preds, results)) if results else 0.0,
         f1=statistics.fmean(f1_score(p, r.q.answers) for p, r in zip(preds, results)) if results else 0.0,
         median_chars=statistics.median(lengths) if lengths else 0.0,
-        verbatim=frac([r.verbatim for r in results if r.answer.citations]) if any(r.answer.citations for r in results) else 1.0,
+        verbatim=frac([r.verbatim for r in results if r.answer.citations])
+        if any(r.answer.citations for r in results)
+        else 1.0,
         recall_at={k: frac([r.gold_rank is not None and r.gold_rank <= k for r in has]) for k in (1, 5)},
         ms_per_q=1000 * statistics.fmean(r.seconds for r in results) if results else 0.0,
     )
+
+
+REPORT_COLUMNS = (
+    "n",
+    "has_hit",
+    "has_hit_all",
+    "noans_abstain",
+    "overall",
+    "em",
+    "f1",
+    "median_chars",
+    "verbatim",
+    "r@1",
+    "r@5",
+    "ms_per_q",
+)
+
+
+def report_row(r: SquadReport) -> list[str]:
+    return [
+        r.name,
+        str(r.n),
+        f"{r.has_hit:.3f}",
+        f"{r.has_hit_all:.3f}",
+        f"{r.noans_abstain:.3f}",
+        f"{r.overall:.3f}",
+        f"{r.em:.3f}",
+        f"{r.f1:.3f}",
+        f"{r.median_chars:.0f}",
+        f"{r.verbatim:.3f}",
+        f"{r.recall_at[1]:.3f}",
+        f"{r.recall_at[5]:.3f}",
+        f"{r.ms_per_q:.1f}",
+    ]
+
+
+def format_table(reports: Sequence[SquadReport]) -> str:
+    rows = [["article", *REPORT_COLUMNS], *(report_row(r) for r in reports)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows)

@@ -6,8 +6,8 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -97,7 +97,8 @@ class ChunkStore:
         return [(p, f, n) for p, f, n in self._query("SELECT path, format, length(text) FROM documents ORDER BY path")]
 
     def close(self) -> None:
-        self._con.close()
+        with self._lock:  # never while a query of another thread runs
+            self._con.close()
 
 
 class EmbeddingCache:

@@ -21,7 +21,7 @@ import gradio as gr
 
 from citeqa import render
 from citeqa.config import MODES, Settings
-from citeqa.errors import CiteqaError, IndexCorruptError
+from citeqa.errors import CiteqaError
 from citeqa.models import Answer
 from citeqa.qa import QA, clean_question
 from citeqa.store import FeedbackStore
@@ -35,7 +35,7 @@ SEED_EXAMPLES = (
     "When was the Broadband Policy Expert Group established?",
     "When was the third and final Broadband Policy Expert Group meeting held?",
 )
-UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".pdf"]
+UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".pdf"]
 # Clicks on "Open in document" buttons (rendered by render.py) become an event for Python.
 OPEN_JS = """element.addEventListener('click', (e) => {
   const b = e.target.closest('button.cq-open');
@@ -58,11 +58,8 @@ class ChatApp:
         self.feedback = feedback or FeedbackStore(qa.settings.index_dir / "feedback.sqlite")
 
     def ask(self, question: str, k: int | None = None, mode: str | None = None, history: Sequence[str] = ()) -> Answer:
-        """:meth:`QA.ask`, retried once if a concurrent index swap closed the store under it."""
-        try:
-            return self.qa.ask(question, k=k, mode=mode, history=history)
-        except IndexCorruptError:
-            return self.qa.ask(question, k=k, mode=mode, history=history)
+        """:meth:`QA.ask` (safe while an upload rebuilds the index in another thread)."""
+        return self.qa.ask(question, k=k, mode=mode, history=history)
 
     def api_ask(self, question: str) -> dict[str, Any]:
         """Answer ``question``: the JSON object of ``citeqa ask --json``, or ``{question, error}``."""
@@ -194,7 +191,9 @@ def build_app(qa: QA, feedback: FeedbackStore | None = None, examples: Sequence[
             with gr.Column(scale=5):
                 chat = gr.Chatbot(label="Conversation", height=520, sanitize_html=True, render_markdown=True,
                                   latex_delimiters=[], allow_tags=False, feedback_options=("Like", "Dislike"),
-                                  buttons=["copy"], group_consecutive_messages=False, elem_id="cq-chat")
+                                  buttons=["copy"], group_consecutive_messages=False, elem_id="cq-chat",
+                                  placeholder="Ask a question: the answer is a quote from the documents, with "
+                                              "its source. Click an answer to see its evidence.")
                 with gr.Row():
                     box = gr.Textbox(placeholder="Ask a question about the documents…", show_label=False,
                                      scale=5, lines=1, max_lines=4, elem_id="cq-question", autofocus=True)
@@ -275,7 +274,6 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: 
     report = qa.build(_progress())
     for path, reason in report.skipped:
         print(f"warning: skipped {path}: {reason}", file=sys.stderr)
-    print(f"index: {report.documents} documents, {report.chunks} passages; serving on http://{host}:{port}",
-          file=sys.stderr)
+    print(f"index: {report.documents} documents, {report.chunks} passages", file=sys.stderr)
     launch(build_app(qa), host, port, share)
     return 0

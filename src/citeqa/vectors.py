@@ -35,13 +35,13 @@ def build_dense(vecs: np.ndarray, path: Path, exact_max: int) -> str:
     return kind
 
 
-def load_dense(path: Path, dim: int):  # noqa: ANN201 - faiss.Index is imported lazily
+def load_dense(path: Path, dim: int):
     """Read the FAISS index, checking its dimension."""
     import faiss
 
     try:
         index = faiss.read_index(str(path))
-    except Exception as exc:  # noqa: BLE001 - faiss raises RuntimeError for any damage
+    except Exception as exc:
         raise IndexCorruptError(f"the dense index {path} is damaged or missing; run `citeqa index`") from exc
     if dim and index.d != dim:
         raise IndexCorruptError(f"the dense index {path} has dimension {index.d}, manifest says {dim}")
@@ -50,15 +50,15 @@ def load_dense(path: Path, dim: int):  # noqa: ANN201 - faiss.Index is imported 
     return index
 
 
-def dense_search(index, qvec: np.ndarray, k: int) -> list[tuple[int, float]]:  # noqa: ANN001
+def dense_search(index, qvec: np.ndarray, k: int) -> list[tuple[int, float]]:
     """The ``k`` nearest ``(row, inner product)`` pairs, best first."""
     if index.ntotal == 0 or k <= 0:
         return []
     scores, ids = index.search(np.ascontiguousarray(qvec.reshape(1, -1), dtype=np.float32), min(k, index.ntotal))
-    return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+    return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
 
-def dense_scores(index, qvec: np.ndarray, rows: list[int]) -> dict[int, float]:  # noqa: ANN001
+def dense_scores(index, qvec: np.ndarray, rows: list[int]) -> dict[int, float]:
     """Exact inner products for given rows (reconstructed from the index)."""
     out: dict[int, float] = {}
     q = qvec.reshape(-1).astype(np.float32)
