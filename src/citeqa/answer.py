@@ -18,7 +18,7 @@ import numpy as np
 from citeqa.calibration import Calibration
 from citeqa.models import Answer, Chunk, Citation, Passage, Span
 from citeqa.qtypes import OTHER, question_type, typed_spans
-from citeqa.text import terms
+from citeqa.text import cached_terms as terms
 
 MAX_LIST_CHARS = 1200
 # The runner-up sentence joins the answer when it is at least half as likely as the best (scores are logits).

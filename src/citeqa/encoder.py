@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from citeqa.encoder_torch import TorchForward, native_bf16, torch_available  # torch itself loads lazily
 from citeqa.errors import ModelError
 
 # Abramowitz & Stegun 7.1.26 for erfc(z) = poly(t) * exp(-z^2), t = 1 / (1 + p z), |error| < 1.5e-7;
@@ -95,7 +96,8 @@ class BertEncoder:
         self.token_budget = token_budget
         self._lock = threading.Lock()
         self._loaded = False
-        self._bulk = None
+        self._bulk: TorchForward | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def _load(self) -> None:
         with self._lock:
@@ -168,18 +170,18 @@ class BertEncoder:
 
         Small jobs and machines without native bfloat16 (or without torch) use :meth:`embed`.
         """
-        from citeqa.encoder_torch import TorchForward, native_bf16, torch_available
-
         if len(texts) < BULK_MIN or not native_bf16() or not torch_available():
             return self.embed(texts)
         self._load()
         with self._lock:
             if self._bulk is None:
                 self._bulk = TorchForward(self)
+                # One long-lived worker per core: fresh threads per call would each get a new malloc arena.
+                self._pool = ThreadPoolExecutor(_cores(), thread_name_prefix="citeqa-embed")
         with self._bulk.single_threaded_ops():
-            return self._run(texts, self._bulk.forward, workers=_cores())
+            return self._run(texts, self._bulk.forward, self._pool)
 
-    def _run(self, texts: Sequence[str], forward: Forward, workers: int = 1) -> np.ndarray:
+    def _run(self, texts: Sequence[str], forward: Forward, pool: ThreadPoolExecutor | None = None) -> np.ndarray:
         self._load()
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not len(texts):
@@ -190,9 +192,8 @@ class BertEncoder:
         def run(batch: list[int]) -> None:
             out[batch] = forward([ids[i] for i in batch])
 
-        if workers > 1 and len(batches) > 1:
-            with ThreadPoolExecutor(min(workers, len(batches))) as pool:
-                list(pool.map(run, batches))
+        if pool is not None and len(batches) > 1:
+            list(pool.map(run, batches))
         else:
             for batch in batches:
                 run(batch)

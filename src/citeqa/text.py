@@ -24,6 +24,7 @@ _TERMINAL = re.compile(r"[.!?…]+[\"'”’»)\]]*")
 _SPACE = " \t\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u3000"
 _PARA_SPLIT = re.compile(r"\n[ \t\u00a0\r]*\n|\r\n[ \t\u00a0]*\r\n")
 _WORD = re.compile(r"\w+(?:[-'’]\w+)*", re.UNICODE)
+_JOINER = re.compile(r"[-']")
 
 STOPWORDS = frozenset(
     """a an the and or but if then else of to in on at by for with from into onto about as is
@@ -232,11 +233,20 @@ def terms(text: str) -> list[str]:
         w = raw.lower()
         if w.endswith("'s"):
             w, raw = w[:-2], raw[:-2]
-        parts = re.split(r"[-']", w)
-        if len(parts) > 1:
-            out.append(stem("".join(parts)))
-        acronym = sum(c.isupper() for c in raw[1:]) > 0
+        if "-" not in w and "'" not in w:
+            if w not in STOPWORDS or raw[1:] != w[1:]:
+                out.append(stem(w))
+            continue
+        parts = _JOINER.split(w)
+        out.append(stem("".join(parts)))
+        acronym = raw[1:] != w[1:]
         for p in parts:
             if p and (acronym or p not in STOPWORDS):
                 out.append(stem(p))
     return out
+
+
+@lru_cache(maxsize=16384)
+def cached_terms(text: str) -> tuple[str, ...]:
+    """:func:`terms`, memoised: the answerer sees the same passages again and again."""
+    return tuple(terms(text))
