@@ -42,8 +42,6 @@ The xylophone storage room opened in <b>1999</b> <svg onload=alert('xss-svg')></
 """
 XSS_HTML = "<html><body><h1>Escaped markup</h1><p>The launch code reads &lt;img src=x onerror=alert('xss-html')&gt; " \
            "in the manual.</p><script>alert('xss-script')</script></body></html>"
-FOLLOWUP_XFAIL = ("the core retrieves the right passage for the follow-up but its confidence is below the "
-                  "abstention threshold (answer-quality calibration)")
 INJECTED = "img[src='x'], img[onerror], svg[onload], a[href^='javascript'], iframe"
 
 pytestmark = [
@@ -192,8 +190,6 @@ def test_followup_question_uses_the_conversation(page: Page) -> None:
     top = page.locator("#cq-passages summary").first.inner_text(timeout=10_000)
     assert "EU-China IoT Advisory Group" in top, "the earlier question did not reach retrieval"
     shot(page, "follow-up")
-    if "The documents don't say" in msg.inner_text():
-        pytest.xfail(FOLLOWUP_XFAIL)
     assert "February 2011" in msg.locator("blockquote.cq-quote").inner_text()
     assert "February 2011" in page.locator("#cq-evidence mark").inner_text()
 

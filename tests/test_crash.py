@@ -175,7 +175,7 @@ PHASES: dict[str, Callable[[Setup], bool]] = {
 def test_kill_9_during_index_keeps_the_previous_index_and_the_next_run_completes(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, procs: list, phase: str
 ) -> None:
-    for attempt, megabytes in enumerate((0.4, 1.0, 2.5)):  # bigger if a build is too quick to catch
+    for attempt, megabytes in enumerate((0.2, 0.6, 2.0)):  # bigger if a build is too quick to catch
         setup = Setup(tmp_path / f"try{attempt}", megabytes)
         proc = setup.start()
         procs.append(proc)
@@ -221,7 +221,7 @@ def test_kill_9_during_index_keeps_the_previous_index_and_the_next_run_completes
 def test_second_index_refuses_while_the_first_builds_and_readers_keep_answering(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, procs: list
 ) -> None:
-    for attempt, megabytes in enumerate((0.6, 1.5, 4.0)):
+    for attempt, megabytes in enumerate((0.3, 1.0, 3.0)):
         setup = Setup(tmp_path / f"try{attempt}", megabytes)
         first = setup.start()
         procs.append(first)
@@ -245,7 +245,7 @@ def test_second_index_refuses_while_the_first_builds_and_readers_keep_answering(
 
 
 def test_simultaneous_index_runs_never_mix(tmp_path: Path, procs: list) -> None:
-    setup = Setup(tmp_path, 0.3)
+    setup = Setup(tmp_path, 0.15)
     (setup.corpus / "notes.md").write_text("# Notes\n\nThe harbour was dredged in 1998.\n", encoding="utf-8")
     runs = [setup.start() for _ in range(3)]
     procs.extend(runs)
@@ -265,7 +265,7 @@ def test_simultaneous_index_runs_never_mix(tmp_path: Path, procs: list) -> None:
 
 
 def test_a_running_app_picks_up_an_index_rebuilt_by_another_process(tmp_path: Path, procs: list) -> None:
-    setup = Setup(tmp_path, 0.2)
+    setup = Setup(tmp_path, 0.1)
     qa = QA(Settings(corpus_dir=setup.corpus, index_dir=setup.index, model="hash"))
     assert IOT_A in qa.ask(IOT_Q).answer
     errors: list[str] = []
@@ -280,7 +280,7 @@ def test_a_running_app_picks_up_an_index_rebuilt_by_another_process(tmp_path: Pa
             except Exception as exc:  # any failure while the index is swapped under the reader is a bug
                 errors.append(repr(exc))
 
-    readers = [threading.Thread(target=keep_asking) for _ in range(3)]
+    readers = [threading.Thread(target=keep_asking) for _ in range(2)]
     for t in readers:
         t.start()
     try:

@@ -324,8 +324,6 @@ def test_followup_question_with_the_real_model(real_qa: QA) -> None:
     msgs, _, history, _, current, evidence, _ = _ask(chat, "When was it set up?", (first[0], first[2], first[3]))
     assert history == ["Tell me about the IoT Advisory Group", "When was it set up?"]
     assert current.passages[0].chunk.section == "EU-China IoT Advisory Group"
-    if current.abstained:
-        pytest.xfail("the core retrieves the right passage for the follow-up but its confidence is below the "
-                     "abstention threshold (answer-quality calibration)")
+    assert not current.abstained
     assert "February 2011" in current.answer
     assert "February 2011" in msgs[-1]["content"] and "<mark" in evidence

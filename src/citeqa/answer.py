@@ -17,7 +17,7 @@ import numpy as np
 
 from citeqa.calibration import Calibration
 from citeqa.models import Answer, Chunk, Citation, Passage, Span
-from citeqa.qtypes import OTHER, question_type, typed_spans
+from citeqa.qtypes import OTHER, question_type, span_priority, typed_spans
 from citeqa.text import cached_terms as terms
 
 MAX_LIST_CHARS = 1200
@@ -166,10 +166,8 @@ def answer_span(question: str, quote: str) -> Span | None:
     spans = [s for s in typed_spans(quote, kind) if not set(terms(quote[s.start : s.end])) <= q]
     if not spans:
         return None
-    q_pos = [m.start() for m in _WORD_RE.finditer(quote) if set(terms(m.group())) & q]
-    if not q_pos:
-        return spans[0]
-    return min(spans, key=lambda s: min(abs(s.start - a) for a in q_pos))
+    q_pos = [m.start() for m in _WORD_RE.finditer(quote) if set(terms(m.group())) & q] or [0]
+    return min(spans, key=lambda s: (span_priority(quote, s), min(abs(s.start - a) for a in q_pos)))
 
 
 def extract_answer(

@@ -105,10 +105,16 @@ def format_answer(ans: Answer, lines_of: dict[str, str]) -> str:
                 out.append(f"  - {p.chunk.doc} — {p.chunk.section or '(no section)'}: {_short(p.chunk.text)}")
         return "\n".join(out)
     text = ans.answer or ""
-    if ans.answer_span:
+    pieces, pos = [], 0
+    for c in ans.citations:  # the answer is the quotes joined by single spaces
+        quote = text[pos : pos + len(c.quote)]
         s = ans.answer_span
-        text = f"{text[: s.start]}**{text[s.start : s.end]}**{text[s.end :]}"
-    out.append(f"{text} " + " ".join(f"[{c.n}]" for c in ans.citations))
+        if s and pos <= s.start and s.end <= pos + len(quote):
+            a, b = s.start - pos, s.end - pos
+            quote = f"{quote[:a]}**{quote[a:b]}**{quote[b:]}"
+        pieces.append(f"{quote} [{c.n}]")
+        pos += len(c.quote) + 1
+    out.append(" ".join(pieces))
     out.append(f"(confidence {ans.confidence:.2f})\n\nSources:")
     for c in ans.citations:
         doc = lines_of.get(c.doc, "")

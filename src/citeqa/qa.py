@@ -44,17 +44,26 @@ def clean_question(question: str) -> str:
     return text
 
 
+def _is_follow_up(question: str) -> bool:
+    return bool(_ANAPHORA.search(question)) or len(set(terms(question))) <= 2
+
+
 def contextual_query(question: str, history: Sequence[str]) -> str:
-    """The retrieval query for a follow-up: the question plus the last earlier question it refers to.
+    """The retrieval query for a follow-up: the question plus the earlier questions it leans on.
 
     A question is a follow-up when it uses a pronoun ("When was it set up?") or
-    has at most two content terms.
+    has at most two content terms. Earlier questions are added, newest first,
+    up to and including the last one that stands on its own. The current
+    question stays on the first line: its answer type is the one that counts.
     """
-    if not history:
+    if not history or not _is_follow_up(question):
         return question
-    if _ANAPHORA.search(question) or len(set(terms(question))) <= 2:
-        return f"{question} {history[-1]}"
-    return question
+    context: list[str] = []
+    for earlier in reversed(history[-5:]):
+        context.append(earlier)
+        if not _is_follow_up(earlier):
+            break
+    return "\n".join([question, *context])
 
 
 class QA:

@@ -38,6 +38,7 @@ DATE_RE = re.compile(
 DURATION_RE = re.compile(rf"\b{_NUMBER}[\s-]+{_UNIT}\b", re.IGNORECASE)
 NUMBER_RE = re.compile(rf"(?<![\w.])(?:{_NUMBER})(?:\s+(?:million|billion|thousand|hundred))?(?![\w])", re.IGNORECASE)
 NAME_RE = re.compile(rf"\b{_NAME}")
+TITLED_RE = re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Mme|Dr|Prof|Sir|Dame|Lady|Lord|President|King|Queen|Pope|Saint)\.?\s+{_NAME}")
 PLACE_RE = re.compile(rf"\b(?:in|at|from|near|to|of)\s+(?:the\s+)?({_NAME})")
 
 _QTYPE_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -67,7 +68,11 @@ _QTYPE_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 
 
 def question_type(question: str) -> str:
-    """The expected answer type of a question (``OTHER`` when no cue applies)."""
+    """The expected answer type of a question (``OTHER`` when no cue applies).
+
+    Only the first line counts: a follow-up query carries earlier questions below it.
+    """
+    question = question.split("\n", 1)[0]
     for pattern, kind in _QTYPE_RULES:
         if pattern.search(question):
             return kind
@@ -83,12 +88,29 @@ def typed_spans(sentence: str, kind: str) -> list[Span]:
     if kind == NUMBER:
         return [Span(m.start(), m.end()) for m in NUMBER_RE.finditer(sentence) if not _is_year(m.group())]
     if kind == PERSON:
-        return [
-            Span(m.start(), m.end()) for m in NAME_RE.finditer(sentence) if _name_ok(sentence, m.start(), m.group())
-        ]
+        titled = [Span(m.start(), m.end()) for m in TITLED_RE.finditer(sentence)]
+        names = [_strip_determiner(sentence, Span(m.start(), m.end())) for m in NAME_RE.finditer(sentence)
+                 if _name_ok(sentence, m.start(), m.group())]
+        return titled + [n for n in names if n.end > n.start and not any(t.start <= n.start < t.end for t in titled)]
     if kind == PLACE:
         return [Span(m.start(1), m.end(1)) for m in PLACE_RE.finditer(sentence) if not DATE_RE.fullmatch(m.group(1))]
     return []
+
+
+def span_priority(text: str, span: Span) -> int:
+    """0 for a titled name ("Mr. Yu Xiaohui"), 1 for several words, 2 for one word."""
+    piece = text[span.start : span.end]
+    if TITLED_RE.match(piece):
+        return 0
+    return 1 if " " in piece.strip() else 2
+
+
+def _strip_determiner(sentence: str, span: Span) -> Span:
+    piece = sentence[span.start : span.end]
+    for det in ("The ", "A ", "An "):
+        if piece.startswith(det):
+            return Span(span.start + len(det), span.end)
+    return span
 
 
 def _is_year(s: str) -> bool:

@@ -9,7 +9,7 @@ million vectors (build time, memory, latency, recall@10 against exact search).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ HNSW_EF_SEARCH = 128
 BLOCK = 65_536  # vectors added to an index at a time
 
 
-def new_dense(n: int, dim: int, exact_max: int):  # noqa: ANN201 - faiss.Index is imported lazily
+def new_dense(n: int, dim: int, exact_max: int):
     """An empty index for ``n`` vectors of ``dim`` and a description of its type."""
     import faiss
 
@@ -54,13 +54,13 @@ def build_dense_blocks(blocks: Iterable[np.ndarray], n: int, dim: int, path: Pat
     return kind
 
 
-def load_dense(path: Path, dim: int):  # noqa: ANN201 - faiss.Index is imported lazily
+def load_dense(path: Path, dim: int):
     """Read the FAISS index, checking its dimension."""
     import faiss
 
     try:
         index = faiss.read_index(str(path))
-    except Exception as exc:  # noqa: BLE001 - faiss raises RuntimeError for any damage
+    except Exception as exc:
         raise IndexCorruptError(f"the dense index {path} is damaged or missing; run `citeqa index`") from exc
     if dim and index.d != dim:
         raise IndexCorruptError(f"the dense index {path} has dimension {index.d}, manifest says {dim}")
@@ -69,7 +69,7 @@ def load_dense(path: Path, dim: int):  # noqa: ANN201 - faiss.Index is imported 
     return index
 
 
-def dense_search(index, qvec: np.ndarray, k: int) -> list[tuple[int, float]]:  # noqa: ANN001
+def dense_search(index, qvec: np.ndarray, k: int) -> list[tuple[int, float]]:
     """The ``k`` nearest ``(row, inner product)`` pairs, best first."""
     if index.ntotal == 0 or k <= 0:
         return []
@@ -77,7 +77,7 @@ def dense_search(index, qvec: np.ndarray, k: int) -> list[tuple[int, float]]:  #
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
 
-def dense_scores(index, qvec: np.ndarray, rows: list[int]) -> dict[int, float]:  # noqa: ANN001
+def dense_scores(index, qvec: np.ndarray, rows: list[int]) -> dict[int, float]:
     """Exact inner products for given rows (reconstructed from the index)."""
     out: dict[int, float] = {}
     q = qvec.reshape(-1).astype(np.float32)
@@ -88,8 +88,3 @@ def dense_scores(index, qvec: np.ndarray, rows: list[int]) -> dict[int, float]: 
             continue
     return out
 
-
-def iter_blocks(vecs: np.ndarray, size: int = BLOCK) -> Iterator[np.ndarray]:
-    """``vecs`` in row blocks of ``size``."""
-    for i in range(0, len(vecs), size):
-        yield vecs[i : i + size]

@@ -1,0 +1,116 @@
+"""The naive baseline citeqa is measured against: fixed 500-character windows, dense search, top window.
+
+Each document is cut into windows of at most 500 characters (at the last
+whitespace before the limit where there is one), every window keeps its
+character offsets, the windows are embedded with the same embedder as citeqa
+and searched with a FAISS ``IndexFlatIP``. The answer is the top window; it
+never abstains. The one-sentence variant answers with the sentence of the top
+window whose vector is closest to the question's (the window's sentences are
+embedded at question time).
+
+Answers come back as :class:`citeqa.models.Answer` objects (the top five
+windows as passages, the quote as a citation), so the scorers of
+:mod:`citeqa.evaluate` and :mod:`citeqa.squad` apply to them unchanged.
+
+    from naive import NaiveIndex
+    idx = NaiveIndex(docs, embedder)          # docs: [(path, text), ...]
+    window, sentence = idx.ask("Who ...?")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import faiss
+import numpy as np
+
+from citeqa.embed import Embedder
+from citeqa.models import Answer, Chunk, Citation, Passage, Span
+from citeqa.text import is_space, split_sentences
+
+WINDOW_CHARS = 500
+TOP_K = 5
+
+
+def windows(text: str, size: int = WINDOW_CHARS) -> list[Span]:
+    """``[start, end)`` spans of at most ``size`` characters that tile ``text``, whitespace trimmed.
+
+    A window ends at the last whitespace before the limit when there is one
+    (a single word longer than ``size`` is cut at the limit).
+    """
+    out: list[Span] = []
+    n, pos = len(text), 0
+    while pos < n:
+        while pos < n and is_space(text[pos]):
+            pos += 1
+        if pos >= n:
+            break
+        end = min(pos + size, n)
+        if end < n and not is_space(text[end]):
+            cut = end
+            while cut > pos and not is_space(text[cut - 1]):
+                cut -= 1
+            if cut > pos:
+                end = cut
+        stop = end
+        while stop > pos and is_space(text[stop - 1]):
+            stop -= 1
+        out.append(Span(pos, stop))
+        pos = end
+    return out
+
+
+class NaiveIndex:
+    """Windows of a set of documents in a FAISS inner-product index (vectors are normalised)."""
+
+    def __init__(self, docs: Sequence[tuple[str, str]], embedder: Embedder, size: int = WINDOW_CHARS) -> None:
+        self.embedder = embedder
+        self.texts = {path: text for path, text in docs}
+        self.chunks: list[Chunk] = []
+        for path, text in docs:
+            for w in windows(text, size):
+                self.chunks.append(Chunk(path, "", w.start, w.end, text[w.start : w.end]))
+        bulk = getattr(embedder, "embed_many", embedder.embed)
+        vecs = np.ascontiguousarray(bulk([c.text for c in self.chunks]), dtype=np.float32)
+        self.index = faiss.IndexFlatIP(vecs.shape[1])
+        self.index.add(vecs)
+
+    def search(self, qvec: np.ndarray, k: int = TOP_K) -> list[Passage]:
+        """The ``k`` windows with the highest cosine to ``qvec``, best first."""
+        scores, rows = self.index.search(np.asarray(qvec, dtype=np.float32).reshape(1, -1), min(k, len(self.chunks)))
+        return [
+            Passage(rank, self.chunks[int(r)], float(s), dense_score=float(s))
+            for rank, (r, s) in enumerate(zip(rows[0], scores[0]), start=1)
+            if r >= 0
+        ]
+
+    def answer_window(self, question: str, qvec: np.ndarray, k: int = TOP_K) -> Answer:
+        """The top window as the answer (never abstains)."""
+        passages = tuple(self.search(qvec, k))
+        top = passages[0].chunk
+        cite = Citation(1, top.doc, "", top.start, top.end, top.text, passages[0].score)
+        return Answer(question, top.text, False, passages[0].score, None, (cite,), passages)
+
+    def answer_sentence(self, question: str, qvec: np.ndarray, passages: Sequence[Passage]) -> Answer:
+        """The sentence of the top window closest to the question (its sentences embedded now)."""
+        top = passages[0].chunk
+        text = self.texts[top.doc]
+        spans = split_sentences(text, top.start, top.end) or [Span(top.start, top.end)]
+        vecs = self.embedder.embed([text[s.start : s.end] for s in spans])
+        cos = vecs @ np.asarray(qvec, dtype=np.float32)
+        best = int(np.argmax(cos))
+        s = spans[best]
+        quote = text[s.start : s.end]
+        cite = Citation(1, top.doc, "", s.start, s.end, quote, float(cos[best]))
+        return Answer(question, quote, False, float(cos[best]), None, (cite,), tuple(passages))
+
+    def ask(self, question: str, qvec: np.ndarray | None = None) -> tuple[Answer, Answer]:
+        """``(window answer, one-sentence answer)`` for ``question``."""
+        if qvec is None:
+            qvec = self.embedder.embed([question])[0]
+        window = self.answer_window(question, qvec)
+        return window, self.answer_sentence(question, qvec, window.passages)
+
+    def verbatim(self, ans: Answer) -> bool:
+        """Every citation is the exact slice of its document it claims to be."""
+        return all(self.texts[c.doc][c.start : c.end] == c.quote for c in ans.citations)
