@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (FAISS) and BM25 rankings fused by reciprocal rank fusion."""
+"""Hybrid retrieval: dense (FAISS), BM25 and best-sentence rankings fused by reciprocal rank fusion."""
 
 from __future__ import annotations
 
@@ -31,6 +31,19 @@ def rrf(rankings: list[list[int]], k: int = 60) -> dict[int, float]:
     return fused
 
 
+def best_sentence_ranking(index: LoadedIndex, qvec: np.ndarray, rows: set[int]) -> list[int]:
+    """Candidate chunks ranked by their best sentence's similarity to the question.
+
+    A chunk whose one sentence matches the question closely can rank low as a
+    whole; this third ranking, fused with the other two, lifts it.
+    """
+    ranges = index.store.sentence_ranges(rows)
+    q = qvec.astype(np.float32)
+    best = {r: float((np.asarray(index.sentence_vectors[lo:hi], dtype=np.float32) @ q).max())
+            for r, (lo, hi) in ranges.items() if hi > lo}
+    return sorted(best, key=lambda r: (-best[r], r))
+
+
 def retrieve(
     index: LoadedIndex, query: str, qvec: np.ndarray, k: int, mode: str = "hybrid", rrf_k: int = 60
 ) -> Retrieved:
@@ -50,7 +63,9 @@ def retrieve(
     elif mode == "bm25":
         fused = {r: s for r, s in sparse_hits}
     else:
-        fused = rrf([[r for r, _ in dense_hits], [r for r, _ in sparse_hits]], rrf_k)
+        pool = {r for r, _ in dense_hits} | {r for r, _ in sparse_hits}
+        fused = rrf([[r for r, _ in dense_hits], [r for r, _ in sparse_hits], best_sentence_ranking(index, qvec, pool)],
+                    rrf_k)
     rows = sorted(fused, key=lambda r: (-fused[r], r))[:k]
     dense = dict(dense_hits)
     dense.update(dense_scores(index.dense, qvec, [r for r in rows if r not in dense]))

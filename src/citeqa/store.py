@@ -88,6 +88,15 @@ class ChunkStore:
             for r, doc, sec, a, b, text, lo, hi in found
         }
 
+    def sentence_ranges(self, rows: Iterable[int]) -> dict[int, tuple[int, int]]:
+        """``row -> (first sentence row, end sentence row)`` for the given chunk rows."""
+        rows = [int(r) for r in rows]
+        if not rows:
+            return {}
+        marks = ",".join("?" * len(rows))
+        found = self._query(f"SELECT row, sent_lo, sent_hi FROM chunks WHERE row IN ({marks})", rows)
+        return {r: (lo, hi) for r, lo, hi in found}
+
     def document(self, path: str) -> Document | None:
         found = self._query("SELECT path, text, format, sha256 FROM documents WHERE path = ?", (path,))
         return Document(found[0][0], found[0][1], found[0][2], found[0][3]) if found else None
