@@ -1,7 +1,10 @@
 """Scoring a gold question set through the normal pipeline.
 
 Gold lines: ``{"q", "answers": [...], "evidence": "..."}`` for answerable
-questions, ``{"q", "answerable": false}`` for the others.
+questions, ``{"q", "answerable": false}`` for the others. An unanswerable line
+may say what kind it is (``"kind": "out-of-corpus"`` or ``"near-miss"``, a
+question on the documents' topic that they do not answer); abstention is then
+also reported per kind.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import statistics
 import string
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from citeqa.errors import InputError
@@ -27,6 +30,7 @@ class GoldItem:
     q: str
     answers: tuple[str, ...] = ()
     evidence: str | None = None
+    kind: str | None = None
 
     @property
     def answerable(self) -> bool:
@@ -59,13 +63,16 @@ class Report:
     citation_verbatim: float
     latency_p50_ms: float
     latency_p95_ms: float
+    abstention_by_kind: dict[str, float] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
+        kinds = [f"  {kind:<18} {rate:.3f}" for kind, rate in sorted(self.abstention_by_kind.items())]
         return [
             f"questions            {self.n} ({self.n_answerable} answerable, {self.n - self.n_answerable} not)",
             f"answer hit           {self.answer_hit:.3f}",
             "evidence recall@1/3/5 " + " / ".join(f"{self.recall_at[k]:.3f}" for k in (1, 3, 5)),
             f"abstention (unans.)  {self.abstention:.3f}",
+            *kinds,
             f"false abstention     {self.false_abstention:.3f}",
             f"median answer chars  {self.median_answer_chars:.0f}",
             f"citation verbatim    {self.citation_verbatim:.3f}",
@@ -91,7 +98,7 @@ def load_gold(path: Path) -> list[GoldItem]:
                 raise KeyError("answers")
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise InputError(f"{path}:{n}: not a gold line ({exc})") from exc
-        items.append(GoldItem(q, answers, obj.get("evidence")))
+        items.append(GoldItem(q, answers, obj.get("evidence"), obj.get("kind")))
     if not items:
         raise InputError(f"{path} holds no questions")
     return items
@@ -166,6 +173,10 @@ def summarize(results: Sequence[ItemResult]) -> Report:
         citation_verbatim=frac(cites) if cites else 1.0,
         latency_p50_ms=_pct(lat, 50),
         latency_p95_ms=_pct(lat, 95),
+        abstention_by_kind={
+            kind: frac([r.answer.abstained for r in unans if r.item.kind == kind])
+            for kind in sorted({r.item.kind for r in unans if r.item.kind})
+        },
     )
 
 
