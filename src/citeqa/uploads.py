@@ -24,6 +24,7 @@ from citeqa.models import sha256_hex
 MAX_UPLOAD_MB = 20
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 2**20
 MAX_NAME_CHARS = 120
+MAX_NAME_BYTES = 200  # under the usual 255-byte limit, leaving room for a "-N" suffix and a temporary prefix
 _UNSAFE = re.compile(r"[^\w.\- ]+")  # \w is Unicode-aware: letters and digits of any script
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 
@@ -66,7 +67,10 @@ def safe_filename(name: str) -> str:
     stem = stem.lstrip(" .-_").rstrip(" .") or "upload"
     if stem.lower() in _RESERVED:
         stem = f"{stem}_"
-    stem = stem[: MAX_NAME_CHARS - len(ext)].rstrip(" .") or "upload"
+    stem = stem[: MAX_NAME_CHARS - len(ext)]
+    while len((stem + ext).encode("utf-8")) > MAX_NAME_BYTES:  # file systems count bytes, not characters
+        stem = stem[:-1]
+    stem = stem.rstrip(" .") or "upload"
     return stem + ext
 
 
