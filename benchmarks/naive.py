@@ -5,8 +5,10 @@ whitespace before the limit where there is one), every window keeps its
 character offsets, the windows are embedded with the same embedder as citeqa
 and searched with a FAISS ``IndexFlatIP``. The answer is the top window; it
 never abstains. The one-sentence variant answers with the sentence of the top
-window whose vector is closest to the question's (the window's sentences are
-embedded at question time).
+window whose vector is closest to the question's. The windows' sentences
+(:func:`citeqa.text.split_sentences`) are embedded with the index, as citeqa
+embeds its sentences when it indexes; ``sentences_at_query_time=True`` embeds
+the top window's sentences for each question instead (slower).
 
 Answers come back as :class:`citeqa.models.Answer` objects (the top five
 windows as passages, the quote as a citation), so the scorers of
@@ -63,17 +65,32 @@ def windows(text: str, size: int = WINDOW_CHARS) -> list[Span]:
 class NaiveIndex:
     """Windows of a set of documents in a FAISS inner-product index (vectors are normalised)."""
 
-    def __init__(self, docs: Sequence[tuple[str, str]], embedder: Embedder, size: int = WINDOW_CHARS) -> None:
+    def __init__(
+        self,
+        docs: Sequence[tuple[str, str]],
+        embedder: Embedder,
+        size: int = WINDOW_CHARS,
+        sentences_at_query_time: bool = False,
+    ) -> None:
         self.embedder = embedder
         self.texts = {path: text for path, text in docs}
         self.chunks: list[Chunk] = []
         for path, text in docs:
             for w in windows(text, size):
-                self.chunks.append(Chunk(path, "", w.start, w.end, text[w.start : w.end]))
+                spans = split_sentences(text, w.start, w.end) or [w]
+                self.chunks.append(Chunk(path, "", w.start, w.end, text[w.start : w.end], tuple(spans)))
         bulk = getattr(embedder, "embed_many", embedder.embed)
         vecs = np.ascontiguousarray(bulk([c.text for c in self.chunks]), dtype=np.float32)
         self.index = faiss.IndexFlatIP(vecs.shape[1])
         self.index.add(vecs)
+        self.sentence_vectors: dict[tuple[str, int], np.ndarray] | None = None
+        if not sentences_at_query_time:
+            sents = bulk([c.sentence(i) for c in self.chunks for i in range(len(c.sentences))])
+            bounds = np.cumsum([0] + [len(c.sentences) for c in self.chunks])
+            self.sentence_vectors = {
+                (c.doc, c.start): np.asarray(sents[bounds[i] : bounds[i + 1]], dtype=np.float32)
+                for i, c in enumerate(self.chunks)
+            }
 
     def search(self, qvec: np.ndarray, k: int = TOP_K) -> list[Passage]:
         """The ``k`` windows with the highest cosine to ``qvec``, best first."""
@@ -92,15 +109,16 @@ class NaiveIndex:
         return Answer(question, top.text, False, passages[0].score, None, (cite,), passages)
 
     def answer_sentence(self, question: str, qvec: np.ndarray, passages: Sequence[Passage]) -> Answer:
-        """The sentence of the top window closest to the question (its sentences embedded now)."""
+        """The sentence of the top window closest to the question."""
         top = passages[0].chunk
-        text = self.texts[top.doc]
-        spans = split_sentences(text, top.start, top.end) or [Span(top.start, top.end)]
-        vecs = self.embedder.embed([text[s.start : s.end] for s in spans])
+        if self.sentence_vectors is not None:
+            vecs = self.sentence_vectors[top.doc, top.start]
+        else:
+            vecs = self.embedder.embed([top.sentence(i) for i in range(len(top.sentences))])
         cos = vecs @ np.asarray(qvec, dtype=np.float32)
         best = int(np.argmax(cos))
-        s = spans[best]
-        quote = text[s.start : s.end]
+        s = top.sentences[best]
+        quote = top.sentence(best)
         cite = Citation(1, top.doc, "", s.start, s.end, quote, float(cos[best]))
         return Answer(question, quote, False, float(cos[best]), None, (cite,), tuple(passages))
 

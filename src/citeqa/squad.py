@@ -174,7 +174,7 @@ def run_squad(
             ans = qa.ask(q.question, k=max(k, 5), mode=mode, min_confidence=0.0)
             dt = time.perf_counter() - t0
             rank = next((p.rank for p in ans.passages if p.chunk.doc == paragraph_file(q.paragraph)), None)
-            verbatim = all(texts[int(c.doc[1:4])][c.start : c.end] == c.quote for c in ans.citations)
+            verbatim = all(texts[int(c.doc[1:-4])][c.start : c.end] == c.quote for c in ans.citations)
             results.append(SquadResult(art.title, q, ans, dt, rank, verbatim))
     return results
 
