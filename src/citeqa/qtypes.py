@@ -86,7 +86,9 @@ def typed_spans(sentence: str, kind: str) -> list[Span]:
     if kind == DURATION:
         return [Span(m.start(), m.end()) for m in DURATION_RE.finditer(sentence)]
     if kind == NUMBER:
-        return [Span(m.start(), m.end()) for m in NUMBER_RE.finditer(sentence) if not _is_year(m.group())]
+        dates = [(m.start(), m.end()) for m in DATE_RE.finditer(sentence)]
+        return [Span(m.start(), m.end()) for m in NUMBER_RE.finditer(sentence)
+                if not _is_year(m.group()) and not any(a <= m.start() < b for a, b in dates)]
     if kind == PERSON:
         titled = [Span(m.start(), m.end()) for m in TITLED_RE.finditer(sentence)]
         names = [_strip_determiner(sentence, Span(m.start(), m.end())) for m in NAME_RE.finditer(sentence)
