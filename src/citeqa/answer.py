@@ -170,6 +170,60 @@ def answer_span(question: str, quote: str) -> Span | None:
     return min(spans, key=lambda s: (span_priority(quote, s), min(abs(s.start - a) for a in q_pos)))
 
 
+def confidence_features(
+    question: str,
+    best: Candidate,
+    margin: float,
+    text: str,
+    passages: Sequence[Passage],
+    idf: Mapping[str, float],
+) -> dict[str, float]:
+    """The signals the confidence model reads: how well the answer and its surroundings fit the question."""
+    kind = question_type(question)
+    q_terms = list(dict.fromkeys(terms(question)))
+    p = passages[best.passage]
+    sents = p.chunk.sentences
+    window_seq = [
+        t
+        for j in (best.index - 1, best.index, best.index + 1)
+        if 0 <= j < len(sents)
+        for t in terms(_quote(p.chunk, sents[j]))
+    ]
+    window = set(window_seq) | set(terms(p.chunk.section))
+    q_seq = terms(question)
+    passage_terms = set(terms(p.chunk.embed_text))
+    all_terms = {t for q in passages for t in terms(q.chunk.embed_text)}
+    max_idf = max((idf.get(t, 1.0) for t in q_terms), default=1.0) or 1.0
+
+    def missing(found: set[str]) -> float:
+        return max((idf.get(t, 1.0) for t in q_terms if t not in found), default=0.0) / max_idf
+
+    return {
+        "best_score": best.score,
+        "margin": margin,
+        "cos": best.features["cos"],
+        "overlap": best.features["overlap"],
+        "context_overlap": best.features["context_overlap"],
+        "passage_coverage": _coverage(q_terms, idf, passage_terms),
+        "top_coverage": _coverage(q_terms, idf, set(terms(passages[0].chunk.embed_text))),
+        "all_coverage": _coverage(q_terms, idf, all_terms),
+        "window_coverage": _coverage(q_terms, idf, window),
+        "missing_rare": missing(passage_terms),
+        "window_missing_rare": missing(window),
+        "type_match": best.features["type_match"],
+        "typed_question": best.features["typed_question"],
+        "passage_dense": p.dense_score or 0.0,
+        "top_dense": passages[0].dense_score or 0.0,
+        "negation": float(bool(_NEGATION.search(question))),
+        "type_missing": float(kind != OTHER and not _type_match(text, kind, set(q_terms))),
+        "window_bigram": len(_bigrams(q_seq) & _bigrams(window_seq)) / max(1, len(_bigrams(q_seq))),
+        "missing_terms": float(sum(t not in window for t in q_terms)),
+        "missing_names": float(sum(t not in window for t in _names(question))),
+        "missing_numbers": float(sum(t not in window for t in _numbers(question))),
+        "n_terms": math.log1p(len(q_terms)),
+    }
+
+
 def extract_answer(
     question: str,
     qvec: np.ndarray,
@@ -194,50 +248,8 @@ def extract_answer(
     chosen = [best] + ([cands[1]] if len(cands) > 1 and best.score - runner < RUNNER_UP_MARGIN else [])
     citations = _cite(passages, chosen)
     text = " ".join(c.quote for c in citations)
-    kind = question_type(question)
-    q_terms = list(dict.fromkeys(terms(question)))
-    p = passages[best.passage]
-    sents = p.chunk.sentences
-    window_seq = [
-        t
-        for j in (best.index - 1, best.index, best.index + 1)
-        if 0 <= j < len(sents)
-        for t in terms(_quote(p.chunk, sents[j]))
-    ]
-    window = set(window_seq) | set(terms(p.chunk.section))
-    q_seq = terms(question)
-    passage_terms = set(terms(p.chunk.embed_text))
-    all_terms = {t for q in passages for t in terms(q.chunk.embed_text)}
-    max_idf = max((idf.get(t, 1.0) for t in q_terms), default=1.0) or 1.0
-
-    def missing(found: set[str]) -> float:
-        return max((idf.get(t, 1.0) for t in q_terms if t not in found), default=0.0) / max_idf
-
-    feats = {
-        "best_score": best.score,
-        "margin": best.score - runner,
-        "cos": best.features["cos"],
-        "overlap": best.features["overlap"],
-        "context_overlap": best.features["context_overlap"],
-        "passage_coverage": _coverage(q_terms, idf, passage_terms),
-        "top_coverage": _coverage(q_terms, idf, set(terms(passages[0].chunk.embed_text))),
-        "all_coverage": _coverage(q_terms, idf, all_terms),
-        "window_coverage": _coverage(q_terms, idf, window),
-        "missing_rare": missing(passage_terms),
-        "window_missing_rare": missing(window),
-        "type_match": best.features["type_match"],
-        "typed_question": best.features["typed_question"],
-        "passage_dense": p.dense_score or 0.0,
-        "top_dense": passages[0].dense_score or 0.0,
-        "negation": float(bool(_NEGATION.search(question))),
-        "type_missing": float(kind != OTHER and not _type_match(text, kind, set(q_terms))),
-        "window_bigram": len(_bigrams(q_seq) & _bigrams(window_seq)) / max(1, len(_bigrams(q_seq))),
-        "missing_terms": float(sum(t not in window for t in q_terms)),
-        "missing_names": float(sum(t not in window for t in _names(question))),
-        "missing_numbers": float(sum(t not in window for t in _numbers(question))),
-        "n_terms": math.log1p(len(q_terms)),
-    }
-    confidence = calibration.confidence(feats) if q_terms else 0.0
+    feats = confidence_features(question, best, best.score - runner, text, passages, idf)
+    confidence = calibration.confidence(feats) if feats["n_terms"] > 0 else 0.0
     if confidence < threshold:
         return Answer(question, None, True, confidence, passages=tuple(passages), features=feats)
     span = answer_span(question, text)
