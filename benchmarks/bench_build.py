@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CACHE, CITEQA, dir_size_mb, machine, run_timed, write_result  # noqa: E402
-from wiki_data import CREDIT, build_corpus  # noqa: E402
+from common import CACHE, CITEQA, dir_size_mb, machine, run_timed, write_result
+from wiki_data import CREDIT, build_corpus
 
 INDEX = CACHE / "wiki_index"
 VECTORS = CACHE / "wiki_vectors.npy"

@@ -36,6 +36,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def rss_mb() -> float:
+    """This process's resident memory now, in MiB (Linux)."""
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
 def run_timed(args: Sequence[str], cwd: Path = ROOT, timeout: float = 3600) -> dict:
     """Run a command; wall seconds, exit code, output and the child's peak RSS (MiB)."""
     t0 = time.perf_counter()
@@ -69,7 +77,7 @@ def machine() -> dict:
     for mod in ("numpy", "faiss", "torch", "tokenizers", "sentence_transformers"):
         try:
             versions[mod] = __import__(mod).__version__ if mod in sys.modules else _dist_version(mod)
-        except Exception:  # noqa: BLE001 - a missing package is just not listed
+        except Exception:
             continue
     return {"cpu": cpu, "cores": len(os.sched_getaffinity(0)), "python": platform.python_version(),
             "loadavg_1m": os.getloadavg()[0], "versions": versions}

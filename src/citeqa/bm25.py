@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -16,6 +17,8 @@ import numpy as np
 
 from citeqa.errors import IndexCorruptError
 from citeqa.text import terms
+
+_SLICE = 1 << 22  # postings per step when computing weights
 
 
 class BM25:
@@ -39,33 +42,39 @@ class BM25:
 
     @classmethod
     def build(cls, texts: Iterable[str], k1: float = 1.2, b: float = 0.75) -> BM25:
-        """Index the texts (each one a chunk's embed text)."""
-        counts: list[Counter[str]] = [Counter(terms(t)) for t in texts]
-        n = len(counts)
-        lengths = np.array([sum(c.values()) for c in counts], dtype=np.float64)
-        avg = float(lengths.mean()) if n and lengths.mean() > 0 else 1.0
+        """Index the texts (each one a chunk's embed text).
+
+        One pass over the texts collects (term id, tf) per chunk in flat arrays; the
+        postings are then sorted into place with numpy, so memory stays a few
+        bytes per posting (a million chunks fit in a few hundred MB).
+        """
         vocab: dict[str, int] = {}
-        postings: list[list[tuple[int, int]]] = []
-        for doc, c in enumerate(counts):
-            for term, tf in c.items():
-                tid = vocab.setdefault(term, len(vocab))
-                if tid == len(postings):
-                    postings.append([])
-                postings[tid].append((doc, tf))
-        df = np.array([len(p) for p in postings], dtype=np.float64)
+        tids, tfs, sizes, lengths = array("i"), array("i"), array("i"), array("i")
+        for text in texts:
+            c = Counter(terms(text))
+            tids.extend([vocab.setdefault(t, len(vocab)) for t in c])
+            tfs.extend(c.values())
+            sizes.append(len(c))
+            lengths.append(c.total())
+        n = len(sizes)
+        length = np.frombuffer(lengths, dtype=np.int32).astype(np.float64)
+        avg = float(length.mean()) if n and length.mean() > 0 else 1.0
+        term, tf_all = np.frombuffer(tids, dtype=np.int32), np.frombuffer(tfs, dtype=np.int32)
+        doc_of = np.repeat(np.arange(n, dtype=np.int32), np.frombuffer(sizes, dtype=np.int32))
+        order = np.argsort(term, kind="stable")  # by term, then by chunk
+        df = np.bincount(term, minlength=len(vocab)).astype(np.float64)
         idf = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float32)
-        indptr = np.zeros(len(postings) + 1, dtype=np.int64)
-        indptr[1:] = np.cumsum(df.astype(np.int64)) if len(postings) else []
-        indices = np.empty(int(indptr[-1]), dtype=np.int32)
-        weights = np.empty(int(indptr[-1]), dtype=np.float32)
-        for tid, plist in enumerate(postings):
-            a = indptr[tid]
-            docs = np.fromiter((d for d, _ in plist), dtype=np.int32, count=len(plist))
-            tf = np.fromiter((f for _, f in plist), dtype=np.float64, count=len(plist))
-            norm = tf + k1 * (1 - b + b * lengths[docs] / avg)
-            indices[a : a + len(plist)] = docs
-            weights[a : a + len(plist)] = idf[tid] * tf * (k1 + 1) / norm
-        return cls(vocab, indptr, indices, weights, idf, n)
+        indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum(df.astype(np.int64))
+        docs = np.empty(len(order), dtype=np.int32)
+        weights = np.empty(len(order), dtype=np.float32)
+        for a in range(0, len(order), _SLICE):  # float64 temporaries a slice at a time
+            o = order[a : a + _SLICE]
+            d, tf = doc_of[o], tf_all[o].astype(np.float64)
+            docs[a : a + len(o)] = d
+            norm = tf + k1 * (1 - b + b * length[d] / avg)
+            weights[a : a + len(o)] = idf[term[o]] * tf * (k1 + 1) / norm
+        return cls(vocab, indptr, docs, weights, idf, n)
 
     def term_idf(self, term: str) -> float:
         """IDF of a stemmed term; unseen terms get the highest IDF."""

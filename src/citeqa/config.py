@@ -36,7 +36,7 @@ class Settings:
     min_confidence: float | None = None
     rrf_k: int = 60
     max_file_mb: float = 100.0
-    exact_search_max: int = 200_000
+    exact_search_max: int = 50_000
 
     def chunking_key(self) -> dict[str, Any]:
         """The settings an index depends on (recorded in, and checked against, the manifest)."""

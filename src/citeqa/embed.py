@@ -1,4 +1,10 @@
-"""Embedders: a one-method protocol, the real model (loaded lazily, once) and a fake for tests."""
+"""Embedders: a one-method protocol, the real model (loaded lazily, once) and a fake for tests.
+
+The bundled model (and any local BERT sentence-transformers folder) runs on
+:class:`citeqa.encoder.BertEncoder`, a numpy forward pass that needs no torch,
+so ``citeqa ask`` starts in a fraction of a second; other models go through
+sentence-transformers.
+"""
 
 from __future__ import annotations
 

@@ -59,10 +59,10 @@ class TorchForward:
         self.ln0 = tuple(t(x) for x in enc.ln0)
         self.layers = [
             {
-                "qkv": (t(ly.qkv_w).to(self.dtype), t(ly.qkv_b)),
-                "out": (t(ly.out_w).to(self.dtype), t(ly.out_b)),
-                "up": (t(ly.up_w).to(self.dtype), t(ly.up_b)),
-                "down": (t(ly.down_w).to(self.dtype), t(ly.down_b)),
+                "qkv": (t(ly.qkv_w).t().contiguous().to(self.dtype), t(ly.qkv_b)),
+                "out": (t(ly.out_w).t().contiguous().to(self.dtype), t(ly.out_b)),
+                "up": (t(ly.up_w).t().contiguous().to(self.dtype), t(ly.up_b)),
+                "down": (t(ly.down_w).t().contiguous().to(self.dtype), t(ly.down_b)),
                 "ln1": tuple(t(x) for x in ly.ln1),
                 "ln2": tuple(t(x) for x in ly.ln2),
             }
