@@ -52,6 +52,14 @@ def fake_qa(fake_settings: Settings) -> QA:
 
 
 @pytest.fixture(scope="session")
+def seed_qa(tmp_path_factory: pytest.TempPathFactory) -> QA:
+    """A read-only QA over the seed corpus with the hash embedder, built once per session."""
+    qa = QA(Settings(corpus_dir=SEED_CORPUS, index_dir=tmp_path_factory.mktemp("seed") / "index", model="hash"))
+    qa.build()
+    return qa
+
+
+@pytest.fixture(scope="session")
 def real_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("real-index")
 

@@ -10,7 +10,6 @@ import pytest
 
 from citeqa.answer import extract_answer
 from citeqa.calibration import Calibration, load_calibration
-from citeqa.config import Settings
 from citeqa.embed import HashEmbedder
 from citeqa.models import Answer, Chunk, Passage, Span
 from citeqa.qa import QA
@@ -20,15 +19,6 @@ SEED_QA = Path(__file__).resolve().parent / "data" / "seed_qa.jsonl"
 QUESTIONS = [json.loads(line)["q"] for line in SEED_QA.read_text(encoding="utf-8").splitlines() if line.strip()]
 SEPARATORS = set(" \n…")  # what may stand between two quotes of one answer
 SEED_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
-
-
-@pytest.fixture(scope="module")
-def seed_qa(tmp_path_factory: pytest.TempPathFactory) -> QA:
-    """A read-only QA over the seed corpus with the hash embedder, built once for this module."""
-    root = tmp_path_factory.mktemp("seed")
-    qa = QA(Settings(corpus_dir=SEED_CORPUS, index_dir=root / "index", model="hash"))
-    qa.build()
-    return qa
 
 
 def assert_made_of_quotes(ans: Answer) -> None:

@@ -8,22 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from citeqa.config import Settings
 from citeqa.errors import InputError
 from citeqa.qa import QA
 from citeqa.retrieve import MODES, retrieve, rrf
 
 IOT_Q = "When was the EU-China IoT Advisory Group established?"
 SEED_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
-
-
-@pytest.fixture(scope="module")
-def seed_qa(tmp_path_factory: pytest.TempPathFactory) -> QA:
-    """A read-only QA over the seed corpus with the hash embedder, built once for this module."""
-    root = tmp_path_factory.mktemp("seed")
-    qa = QA(Settings(corpus_dir=SEED_CORPUS, index_dir=root / "index", model="hash"))
-    qa.build()
-    return qa
 
 
 def test_rrf_math() -> None:
