@@ -29,12 +29,25 @@ def _no_fsync(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
         monkeypatch.setattr(os, "fsync", lambda fd: None)
 
 
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see no CITEQA_* settings from the shell that runs them."""
+    for var in ("CITEQA_CORPUS", "CITEQA_INDEX", "CITEQA_MODEL", "CITEQA_MIN_CONFIDENCE"):
+        monkeypatch.delenv(var, raising=False)
+
+
 @pytest.fixture()
 def seed_copy(tmp_path: Path) -> Path:
     """A writable copy of the seed corpus."""
     dst = tmp_path / "corpus"
     shutil.copytree(SEED_CORPUS, dst)
     return dst
+
+
+@pytest.fixture()
+def dirs(seed_copy: Path, tmp_path: Path) -> list[str]:
+    """CLI options for a copy of the seed corpus, a fresh index and the hash embedder."""
+    return ["--corpus", str(seed_copy), "--index", str(tmp_path / "index"), "--model", "hash"]
 
 
 @pytest.fixture()

@@ -24,17 +24,6 @@ CITATION_KEYS = {"n", "doc", "section", "start", "end", "quote", "score"}
 PASSAGE_KEYS = {"rank", "chunk_id", "doc", "section", "start", "end", "text", "score", "dense_score", "bm25_score"}
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("CITEQA_CORPUS", "CITEQA_INDEX", "CITEQA_MODEL", "CITEQA_MIN_CONFIDENCE"):
-        monkeypatch.delenv(var, raising=False)
-
-
-@pytest.fixture()
-def dirs(seed_copy: Path, tmp_path: Path) -> list[str]:
-    return ["--corpus", str(seed_copy), "--index", str(tmp_path / "index"), "--model", "hash"]
-
-
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()

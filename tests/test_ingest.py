@@ -19,6 +19,7 @@ from citeqa.ingest import (
     scan_corpus,
 )
 from citeqa.models import sha256_hex
+from pdfs import blank_pdf, text_pdf
 
 SEED_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 
@@ -29,39 +30,6 @@ def _write(path: Path, data: str | bytes) -> Path:
         data = data.encode("utf-8")
     path.write_bytes(data)
     return path
-
-
-def _minimal_pdf(text: str) -> bytes:
-    """A one-page PDF whose text layer is ``text`` (Type1 Helvetica, no deps)."""
-    content = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out, offsets = b"%PDF-1.4\n", []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1)
-    out += b"startxref\n%d\n%%%%EOF\n" % xref
-    return out
-
-
-def _blank_pdf() -> bytes:
-    import pypdf
-
-    writer = pypdf.PdfWriter()
-    writer.add_blank_page(width=612, height=792)
-    buf = io.BytesIO()
-    writer.write(buf)
-    return buf.getvalue()
 
 
 def _reasons(skipped: list[Skipped]) -> dict[str, str]:
@@ -240,14 +208,14 @@ def test_html_without_visible_text(tmp_path: Path) -> None:
 
 
 def test_pdf_text_layer(tmp_path: Path) -> None:
-    p = _write(tmp_path / "hello.pdf", _minimal_pdf("Hello PDF world"))
+    p = _write(tmp_path / "hello.pdf", text_pdf("Hello PDF world"))
     doc = read_document(p, "hello.pdf")
     assert doc.format == "pdf" and doc.headings == ()
     assert doc.text.strip() == "Hello PDF world"
 
 
 def test_pdf_without_text_layer(tmp_path: Path) -> None:
-    p = _write(tmp_path / "scan.pdf", _blank_pdf())
+    p = _write(tmp_path / "scan.pdf", blank_pdf())
     with pytest.raises(InputError, match="no text layer"):
         read_document(p, "scan.pdf")
 
@@ -291,8 +259,8 @@ def test_load_corpus_reports_skipped(tmp_path: Path) -> None:
     _write(corpus / "same.txt", "Good text.")
     _write(corpus / "empty.txt", "")
     _write(corpus / "bin.txt", b"\x00\x01\x02binary")
-    _write(corpus / "scan.pdf", _blank_pdf())
-    _write(corpus / "doc.pdf", _minimal_pdf("Hello PDF world"))
+    _write(corpus / "scan.pdf", blank_pdf())
+    _write(corpus / "doc.pdf", text_pdf("Hello PDF world"))
     outside = _write(tmp_path / "outside.txt", "Secret outside text.")
     (corpus / "link.txt").symlink_to(outside)
     (corpus / "linkdir").symlink_to(tmp_path, target_is_directory=True)

@@ -33,6 +33,7 @@ from citeqa.errors import InputError
 from citeqa.index import current_folder, read_manifest
 from citeqa.qa import QA, clean_question
 from citeqa.store import FeedbackStore
+from pdfs import blank_pdf, text_pdf
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "citeqa"
@@ -40,17 +41,6 @@ SEED_DOC = "eu_china_expert_groups.txt"
 IOT_Q = "When was the EU-China IoT Advisory Group established?"
 IOT_A = "February 2011"
 ANSWER_KEYS = {"question", "answer", "abstained", "confidence", "answer_span", "citations", "passages"}
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("CITEQA_CORPUS", "CITEQA_INDEX", "CITEQA_MODEL", "CITEQA_MIN_CONFIDENCE"):
-        monkeypatch.delenv(var, raising=False)
-
-
-@pytest.fixture()
-def dirs(seed_copy: Path, tmp_path: Path) -> list[str]:
-    return ["--corpus", str(seed_copy), "--index", str(tmp_path / "index"), "--model", "hash"]
 
 
 @pytest.fixture()
@@ -224,36 +214,6 @@ def test_100k_character_question_in_a_subprocess(seed_copy: Path, tmp_path: Path
 # ====================================================================================================================
 
 
-def text_pdf(text: str) -> bytes:
-    """A one-page PDF whose text layer is ``text``."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1")
-    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-            b" /Resources << /Font << /F1 5 0 R >> >> >>",
-            b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
-    out, offsets = bytearray(b"%PDF-1.4\n"), []
-    for i, obj in enumerate(objs, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-    out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
-    return bytes(out)
-
-
-def image_only_pdf() -> bytes:
-    """A PDF page with an image and no text layer (what a scanner makes)."""
-    import pypdf
-
-    writer = pypdf.PdfWriter()
-    writer.add_blank_page(width=612, height=792)
-    buf = io.BytesIO()
-    writer.write(buf)
-    return buf.getvalue()
-
-
 LATIN1 = "Café Zürich\n\nThe Café Zürich opened its façade to the street in 1902. Crème brûlée is served daily.\n"
 GOOD = {
     "cafe.txt": LATIN1.encode("cp1252"),
@@ -267,7 +227,7 @@ BAD = {  # path -> (bytes or a maker, what the warning says)
     "empty.txt": (b"", "is empty"),
     "blank.md": (b"  \n\t\n\r\n", "is empty"),
     "photo.txt": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8, "looks binary"),
-    "scan.pdf": (image_only_pdf, "has no text layer"),
+    "scan.pdf": (blank_pdf, "has no text layer"),
     "fake.pdf": (b"%PDF-1.4\nthis is not really a pdf\n", "is not a readable PDF"),
     "scripts-only.html": (b"<html><head><script>alert(1)</script></head><body><style>p{}</style></body></html>",
                           "no visible text"),

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from citeqa.errors import InputError
 from citeqa.ingest import SUPPORTED
 from citeqa.uploads import MAX_NAME_CHARS, safe_filename, save_upload
+from pdfs import text_pdf
 
 
 @pytest.mark.parametrize(
@@ -128,29 +129,10 @@ def test_missing_source(tmp_path: Path) -> None:
         save_upload(tmp_path / "gone.txt", tmp_path / "corpus")
 
 
-def tiny_pdf(text: str) -> bytes:
-    """A one-page PDF whose text layer is ``text`` (Helvetica, no compression)."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-            b" /Resources << /Font << /F1 5 0 R >> >> >>",
-            b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
-    out, offsets = bytearray(b"%PDF-1.4\n"), []
-    for i, obj in enumerate(objs, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-    out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
-    return bytes(out)
-
-
 @pytest.mark.parametrize(
     ("name", "data"),
     [
-        ("Guide.PDF", tiny_pdf("The lighthouse was painted red in 1921.")),
+        ("Guide.PDF", text_pdf("The lighthouse was painted red in 1921.")),
         ("page.html", b"<html><body><h1>Lighthouse</h1><p>Painted red in 1921.</p></body></html>"),
         ("notes.md", "# Lighthouse\n\nPainted red in 1921. Über-careful.\n".encode()),
     ],
