@@ -62,19 +62,31 @@ def full_build(corpus: Path) -> dict:
 
 
 def reindex(corpus: Path) -> dict:
+    """Re-index with nothing changed, then with one document changed a little and a lot (an update reads and
+    embeds only that document), then after restoring it."""
     unchanged = [_index(corpus)["seconds"] for _ in range(3)]
     doc = sorted(corpus.glob("*.txt"))[len(list(corpus.glob("*.txt"))) // 2]
     original = doc.read_text(encoding="utf-8")
+    big = "\n\n".join(f"Paragraph {i} of a long addition to test re-indexing: the committee met in {1900 + i} "
+                       f"and recorded {i * 7} decisions about roads, bridges and schools in district {i}. "
+                       f"Its minutes were published a year later." for i in range(60))
+    runs = {}
     try:
-        doc.write_text(original + "\nThis sentence was added to test re-indexing one changed document.\n",
-                       encoding="utf-8")
-        changed = _index(corpus)
+        for name, text in (("one_changed", original + "\nThis sentence was added to test re-indexing.\n"),
+                           ("one_changed_large", original + "\n\n" + big + "\n")):
+            doc.write_text(text, encoding="utf-8")
+            runs[name] = _index(corpus)
+            runs[name]["chars"] = len(text)
     finally:
         doc.write_text(original, encoding="utf-8")
     restored = _index(corpus)
-    return {"unchanged_s": unchanged, "unchanged_best_s": min(unchanged), "one_changed_s": changed["seconds"],
-            "one_changed_stdout": changed["stdout"].strip(), "changed_document": doc.name,
-            "changed_document_chars": len(original), "restored_s": restored["seconds"]}
+    out = {"unchanged_s": unchanged, "unchanged_best_s": min(unchanged), "changed_document": doc.name,
+           "changed_document_chars": len(original), "restored_s": restored["seconds"],
+           "restored_stdout": restored["stdout"].strip()}
+    for name, run in runs.items():
+        out[f"{name}_s"], out[f"{name}_stdout"] = run["seconds"], run["stdout"].strip()
+        out[f"{name}_chars"] = run["chars"]
+    return out
 
 
 def encoder_throughput(corpus: Path, sample: int) -> dict:
@@ -133,8 +145,9 @@ def main() -> None:
           f"= {build['chunks_per_s']:.1f} chunks/s; peak RSS {build['peak_rss_mb']:.0f} MiB; "
           f"index {build['index_mb']:.1f} MiB + cache {build['embedding_cache_mb']:.1f} MiB", flush=True)
     re = reindex(corpus)
-    print(f"re-index unchanged {re['unchanged_best_s']:.2f} s; one document changed {re['one_changed_s']:.2f} s",
-          flush=True)
+    print(f"re-index unchanged {re['unchanged_best_s']:.2f} s; one document changed {re['one_changed_s']:.2f} s "
+          f"({re['one_changed_chars']} chars), {re['one_changed_large_s']:.2f} s ({re['one_changed_large_chars']} "
+          f"chars); restored {re['restored_s']:.2f} s", flush=True)
     export_vectors()
     enc = encoder_throughput(corpus, args.sample)
     ratio = build["chunks_per_s"] / enc["baseline_st_fp32_chunks_per_s"]

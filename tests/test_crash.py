@@ -205,7 +205,7 @@ def test_kill_9_during_index_keeps_the_previous_index_and_the_next_run_completes
     if swapped:
         assert "index is up to date: 2 documents" in done.stdout
     else:
-        m = re.search(r"indexed 2 documents into \d+ chunks and \d+ sentences \((\d+) embedded, (\d+) from cache",
+        m = re.search(r"indexed 2 documents into \d+ chunks and \d+ sentences \((\d+) embedded, (\d+) reused",
                       done.stdout)
         assert m, done.stdout
         reused = int(m.group(2)) - 61  # 61 texts of the seed document come from the first build

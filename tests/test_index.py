@@ -12,14 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from citeqa.build import BuildReport, build_index
 from citeqa.chunking import chunk_corpus
 from citeqa.config import Settings
 from citeqa.embed import HashEmbedder
 from citeqa.errors import IndexBusyError, IndexCorruptError, IndexIncompatibleError, IndexMissingError
 from citeqa.index import (
     FORMAT,
-    BuildReport,
-    build_index,
     build_lock,
     current_folder,
     load_index,
@@ -410,7 +409,8 @@ def test_index_folder_layout_has_no_pickles(built: Settings) -> None:
     assert not [n for n in names if n.endswith((".pkl", ".pickle", ".joblib"))]
     live = _live(built).name
     assert {n.split("/")[-1] for n in names if n.startswith(live + "/")} == {
-        "manifest.json", "store.sqlite", "dense.faiss", "sentences.npy", "bm25.npz", "bm25_vocab.json"}
+        "manifest.json", "store.sqlite", "dense.faiss", "sentences.npy", "bm25.npz", "bm25_vocab.json", "order.npy",
+        "dead.npy"}
     assert {"CURRENT", "embeddings.sqlite", ".lock"} <= names
     for path in built.index_dir.rglob("*"):
         if path.is_file():

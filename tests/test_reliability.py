@@ -603,7 +603,7 @@ def test_damaged_index_is_reported_then_repaired_keeping_cache_and_feedback(
 
 
 FOREIGN = {
-    "newer-format": ({"format": 99}, "format 99 (this citeqa reads 1)"),
+    "newer-format": ({"format": 99}, "format 99 (this citeqa reads 2)"),
     "other-model": ({"model": "sentence-transformers/all-mpnet-base-v2"},
                     "model 'sentence-transformers/all-mpnet-base-v2' (settings say 'hash')"),
     "other-chunking": ({"chunking": {"chunk_chars": 300, "chunk_overlap_sentences": 1}}, "chunking"),
@@ -678,7 +678,7 @@ def test_disk_full_during_a_build_is_a_message_and_the_old_index_stays(
     capsys: pytest.CaptureFixture[str], built: list[str], seed_copy: Path, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import citeqa.index
+    import citeqa.build
 
     live = current_folder(tmp_path / "index")
     (seed_copy / "kites.txt").write_text("Kites were flown on the beach in 2020.", encoding="utf-8")
@@ -686,7 +686,8 @@ def test_disk_full_during_a_build_is_a_message_and_the_old_index_stays(
     def full(path: Path, *_a: object) -> None:
         raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(citeqa.index, "write_store", full)
+    monkeypatch.setattr(citeqa.build, "write_store", full)
+    monkeypatch.setattr(citeqa.build, "update_store", full)
     code, out, err = run(capsys, "index", *built)
     assert code == 74 and out == ""
     assert re.fullmatch(r"citeqa: error: No space left on device: \S+store\.sqlite\n", err), err

@@ -88,8 +88,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     if report.up_to_date:
         print(f"index is up to date: {report.documents} documents, {report.chunks} chunks ({report.seconds:.2f} s)")
     else:
+        how = f"; updated for {report.changed} changed file(s)" if report.incremental else ""
         print(f"indexed {report.documents} documents into {report.chunks} chunks and {report.sentences} sentences "
-              f"({report.embedded} embedded, {report.reused} from cache, {report.index_type}) "
+              f"({report.embedded} embedded, {report.reused} reused, {report.index_type}{how}) "
               f"in {report.seconds:.1f} s")
     return 0
 

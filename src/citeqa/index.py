@@ -1,15 +1,16 @@
-"""Building and loading the index folder.
+"""The index folder: layout, build lock, manifest checks and loading (building is in build.py).
 
 Layout of ``index_dir``::
 
     CURRENT            name of the live data folder (replaced atomically)
-    data-<id>/         manifest.json, store.sqlite, dense.faiss, sentences.npy, bm25.npz, bm25_vocab.json
+    data-<id>/         manifest.json, store.sqlite, dense.faiss, sentences.npy, bm25.npz, bm25_vocab.json,
+                       order.npy (each row's place in corpus order), dead.npy (rows removed by updates)
     embeddings.sqlite  embedding cache keyed by content hash (kept across builds)
     feedback.sqlite    user votes (never touched by a build)
     .lock              held while a build runs
 
-A build writes a new data folder beside the live one and then swaps
-``CURRENT``: a crash at any point leaves the last good index in place.
+A build (:mod:`citeqa.build`) writes a new data folder beside the live one and
+then swaps ``CURRENT``: a crash at any point leaves the last good index in place.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import fcntl
 import json
 import os
 import shutil
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,11 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from citeqa import __version__
 from citeqa.bm25 import BM25
-from citeqa.chunking import chunk_corpus
 from citeqa.config import Settings
-from citeqa.embed import Embedder
 from citeqa.errors import (
     IndexBusyError,
     IndexCorruptError,
@@ -39,33 +36,23 @@ from citeqa.errors import (
     IndexMissingError,
     InputError,
 )
-from citeqa.ingest import file_fingerprints, load_corpus
+from citeqa.ingest import file_fingerprints
 from citeqa.models import sha256_hex
-from citeqa.store import ChunkStore, EmbeddingCache, write_store
-from citeqa.vectors import build_dense, load_dense
+from citeqa.store import ChunkStore
+from citeqa.vectors import load_dense, search_params
 
-FORMAT = 1
+FORMAT = 2  # 2: incremental updates (positions, order.npy, dead.npy, BM25 term frequencies)
 Progress = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True)
-class BuildReport:
-    """What a build did."""
-
-    up_to_date: bool
-    documents: int
-    chunks: int
-    sentences: int
-    embedded: int
-    reused: int
-    skipped: tuple[tuple[str, str], ...]
-    seconds: float
-    index_type: str
 
 
 @dataclass
 class LoadedIndex:
-    """A loaded, read-only index: manifest, chunk store, dense and BM25 sides, sentence vectors."""
+    """A loaded, read-only index: manifest, chunk store, dense and BM25 sides, sentence vectors.
+
+    ``order[row]`` is the row's place in corpus order (ties between equal scores go by it, so an
+    updated index ranks like a fresh build); ``dead`` lists rows removed by updates, which
+    ``search_params`` keeps out of dense searches.
+    """
 
     folder: Path
     manifest: dict
@@ -73,6 +60,9 @@ class LoadedIndex:
     dense: object
     bm25: BM25
     sentence_vectors: np.ndarray
+    order: np.ndarray
+    dead: np.ndarray
+    search_params: object | None
 
 
 def current_folder(index_dir: Path) -> Path | None:
@@ -112,10 +102,11 @@ def check_compatible(manifest: dict, settings: Settings) -> None:
         )
 
 
-def stale_files(manifest: dict, corpus_dir: Path) -> list[str]:
-    """Corpus files added, removed or changed since the index was built."""
+def stale_files(manifest: dict, corpus_dir: Path, now: dict[str, tuple[int, int]] | None = None) -> list[str]:
+    """Corpus files added, removed or changed since the index was built (``now``: their fingerprints)."""
     seen = {**manifest.get("files", {}), **manifest.get("skipped_files", {})}
-    now = file_fingerprints(corpus_dir) if corpus_dir.is_dir() else {}
+    if now is None:
+        now = file_fingerprints(corpus_dir) if corpus_dir.is_dir() else {}
     changed = sorted(set(seen) ^ set(now))
     for rel, (size, mtime) in now.items():
         old = seen.get(rel)
@@ -154,131 +145,24 @@ def build_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _embed_cached(
-    embedder: Embedder, model: str, texts: list[str], cache: EmbeddingCache, what: str, progress: Progress | None
-) -> tuple[np.ndarray, int]:
-    """Vectors for ``texts`` from the cache, embedding only the missing ones."""
-    keys = [sha256_hex(f"{model}\0{t}") for t in texts]
-    found = cache.get_many(keys, None)
-    missing = sorted({k: i for i, k in enumerate(keys) if k not in found}.values())
-    embed = getattr(embedder, "embed_many", embedder.embed)  # an embedder's bulk path, where it has one
-    batch = 256
-    for done in range(0, len(missing), batch):
-        part = missing[done : done + batch]
-        vecs = embed([texts[i] for i in part])
-        cache.put_many((keys[i], v) for i, v in zip(part, vecs))
-        found.update({keys[i]: v for i, v in zip(part, vecs)})
-        if progress:
-            progress(what, min(done + batch, len(missing)), len(missing))
-    if not texts:
-        return np.zeros((0, 0), dtype=np.float32), 0
-    return np.vstack([found[k] for k in keys]).astype(np.float32, copy=False), len(missing)
-
-
-def build_index(settings: Settings, embedder: Embedder, progress: Progress | None = None) -> BuildReport:
-    """Build (or refresh) the index of ``settings.corpus_dir`` in ``settings.index_dir``."""
-    t0 = time.perf_counter()
-    index_dir = settings.index_dir
-    with build_lock(index_dir):
-        old = read_manifest(index_dir)
-        if (old is not None and _same_settings(old, settings) and not stale_files(old, settings.corpus_dir)
-                and _loads(settings)):
-            _clean_leftovers(index_dir)
-            c = old["counts"]
-            return BuildReport(True, c["documents"], c["chunks"], c["sentences"], 0, 0,
-                               tuple((s["path"], s["reason"]) for s in old.get("skipped", [])),
-                               time.perf_counter() - t0, old["index_type"])
-        fingerprints = file_fingerprints(settings.corpus_dir)
-        docs, skipped = load_corpus(settings.corpus_dir, int(settings.max_file_mb * 2**20))
-        chunks = chunk_corpus(docs, settings.chunk_chars, settings.chunk_overlap_sentences)
-        sentence_texts = [c.sentence_embed_text(i) for c in chunks for i in range(len(c.sentences))]
-        cache = EmbeddingCache(index_dir / "embeddings.sqlite")
-        try:
-            chunk_vecs, n1 = _embed_cached(embedder, settings.model, [c.embed_text for c in chunks], cache,
-                                           "chunks", progress)
-            sent_vecs, n2 = _embed_cached(embedder, settings.model, sentence_texts, cache, "sentences", progress)
-        finally:
-            cache.close()
-        _clean_leftovers(index_dir)
-        folder = index_dir / f".build-{uuid.uuid4().hex[:12]}"
-        folder.mkdir()
-        write_store(folder / "store.sqlite", docs, chunks)
-        index_type = build_dense(chunk_vecs, folder / "dense.faiss", settings.exact_search_max)
-        np.save(folder / "sentences.npy", sent_vecs.astype(np.float16), allow_pickle=False)
-        BM25.build(c.embed_text for c in chunks).save(folder)
-        by_path = {d.path: d for d in docs}
-        manifest = {
-            "format": FORMAT,
-            "citeqa_version": __version__,
-            "model": settings.model,
-            "dimension": int(chunk_vecs.shape[1]) if len(chunks) else 0,
-            "chunking": settings.chunking_key(),
-            "index_type": index_type,
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(sentence_texts)},
-            "files": {p: _fp(by_path[p].sha256, fingerprints.get(p)) for p in sorted(by_path)},
-            "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
-            "skipped_files": {s.path: _fp(_hash_or_empty(settings.corpus_dir / s.path), fingerprints.get(s.path))
-                              for s in skipped if s.path in fingerprints},
-        }
-        _write_json(folder / "manifest.json", manifest)
-        _fsync_dir(folder)
-        live = index_dir / f"data-{uuid.uuid4().hex[:12]}"
-        os.rename(folder, live)
-        _write_atomic(index_dir / "CURRENT", live.name + "\n")
-        _clean_leftovers(index_dir)
-        return BuildReport(False, len(docs), len(chunks), len(sentence_texts), n1 + n2,
-                           len(chunks) + len(sentence_texts) - n1 - n2,
-                           tuple((s.path, s.reason) for s in skipped), time.perf_counter() - t0, index_type)
-
-
-def _loads(settings: Settings) -> bool:
-    """Whether the live index loads (a damaged one must be rebuilt, not reported up to date)."""
-    try:
-        load_index(settings).store.close()
-    except IndexCorruptError:
-        return False
-    return True
-
-
-def _same_settings(manifest: dict, settings: Settings) -> bool:
-    try:
-        check_compatible(manifest, settings)
-    except IndexIncompatibleError:
-        return False
-    return True
-
-
-def _fp(sha: str, fp: tuple[int, int] | None) -> dict:
-    size, mtime = fp or (-1, -1)
-    return {"sha256": sha, "size": size, "mtime_ns": mtime}
-
-
-def _hash_or_empty(path: Path) -> str:
-    try:
-        return sha256_hex(path.read_bytes())
-    except OSError:
-        return ""
-
-
-def _write_json(path: Path, obj: dict) -> None:
+def write_json(path: Path, obj: dict) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(obj, fh, ensure_ascii=False, indent=1)
         fh.flush()
         os.fsync(fh.fileno())
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -286,7 +170,14 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _clean_leftovers(index_dir: Path) -> None:
+def swap_in(index_dir: Path, folder: Path) -> None:
+    """Make the finished build ``folder`` the live data folder."""
+    live = index_dir / f"data-{uuid.uuid4().hex[:12]}"
+    os.rename(folder, live)
+    write_atomic(index_dir / "CURRENT", live.name + "\n")
+
+
+def clean_leftovers(index_dir: Path) -> None:
     """Remove unfinished builds and data folders that are no longer live."""
     live = current_folder(index_dir)
     for p in index_dir.iterdir():
@@ -313,10 +204,15 @@ def load_index(settings: Settings) -> LoadedIndex:
     bm25 = BM25.load(folder)
     try:
         sent = np.load(folder / "sentences.npy", allow_pickle=False, mmap_mode="r")
+        order = np.load(folder / "order.npy", allow_pickle=False)
+        dead = np.load(folder / "dead.npy", allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        raise IndexCorruptError(f"the sentence vectors in {folder} are damaged ({exc}); run `citeqa index`") from exc
-    sizes = (store.n_chunks, dense.ntotal, bm25.n_docs, store.n_sentences, len(sent))
-    expected = (counts.get("chunks"),) * 3 + (counts.get("sentences"),) * 2
+        raise IndexCorruptError(f"the row files in {folder} are damaged ({exc}); run `citeqa index`") from exc
+    positions = manifest.get("positions", {})
+    sizes = (store.n_chunks, dense.ntotal, bm25.n_docs, len(order), store.n_sentences, len(sent), len(dead))
+    rows = positions.get("chunks")
+    expected = (counts.get("chunks"), rows, rows, rows, counts.get("sentences"), positions.get("sentences"),
+                (rows or 0) - (counts.get("chunks") or 0))
     if sizes != expected:
         raise IndexCorruptError(f"the index in {folder} is inconsistent {sizes} vs {expected}; run `citeqa index`")
-    return LoadedIndex(folder, manifest, store, dense, bm25, sent)
+    return LoadedIndex(folder, manifest, store, dense, bm25, sent, order, dead, search_params(dense, dead))

@@ -114,16 +114,23 @@ def scan_corpus(corpus_dir: Path) -> list[Path]:
     return _scan(corpus_dir)[0]
 
 
-def file_fingerprints(corpus_dir: Path) -> dict[str, tuple[int, int]]:
-    """Map each scanned file's relative path to ``(size, mtime_ns)`` (stat only)."""
+def corpus_scan(corpus_dir: Path) -> tuple[dict[str, tuple[int, int]], list[Skipped]]:
+    """One scan: each supported file's ``(size, mtime_ns)`` by relative path (stat only), and the
+    entries :func:`load_corpus` skips without reading (symlinks outside the corpus, unreadable folders)."""
+    files, outside = _scan(corpus_dir)
     out: dict[str, tuple[int, int]] = {}
-    for path in scan_corpus(corpus_dir):
+    for path in files:
         try:
             st = path.stat()
         except OSError:
             continue
         out[path.relative_to(corpus_dir).as_posix()] = (st.st_size, st.st_mtime_ns)
-    return out
+    return out, outside
+
+
+def file_fingerprints(corpus_dir: Path) -> dict[str, tuple[int, int]]:
+    """Map each scanned file's relative path to ``(size, mtime_ns)`` (stat only)."""
+    return corpus_scan(corpus_dir)[0]
 
 
 def _decode_text(data: bytes, rel: str) -> str:

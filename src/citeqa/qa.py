@@ -10,11 +10,12 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 
 from citeqa.answer import extract_answer
+from citeqa.build import BuildReport, build_index
 from citeqa.calibration import Calibration, load_calibration
 from citeqa.config import Settings
 from citeqa.embed import Embedder, make_embedder
 from citeqa.errors import CiteqaError, IndexMissingError, InputError
-from citeqa.index import BuildReport, LoadedIndex, Progress, build_index, current_folder, load_index, stale_files
+from citeqa.index import LoadedIndex, Progress, current_folder, load_index, stale_files
 from citeqa.models import Answer, Document
 from citeqa.retrieve import MODES, retrieve
 from citeqa.text import terms

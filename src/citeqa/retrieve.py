@@ -41,7 +41,7 @@ def best_sentence_ranking(index: LoadedIndex, qvec: np.ndarray, rows: set[int]) 
     q = qvec.astype(np.float32)
     best = {r: float((np.asarray(index.sentence_vectors[lo:hi], dtype=np.float32) @ q).max())
             for r, (lo, hi) in ranges.items() if hi > lo}
-    return sorted(best, key=lambda r: (-best[r], r))
+    return sorted(best, key=lambda r: (-best[r], index.order[r]))
 
 
 def retrieve(
@@ -52,12 +52,12 @@ def retrieve(
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
     depth = max(4 * k, 40)
     bm25_all = index.bm25.scores(terms(query))
-    dense_hits = dense_search(index.dense, qvec, depth) if mode != "bm25" else []
+    dense_hits = dense_search(index.dense, qvec, depth, index.search_params) if mode != "bm25" else []
     sparse_hits: list[tuple[int, float]] = []
     if mode != "dense" and len(bm25_all):
         top = np.argpartition(-bm25_all, min(depth, len(bm25_all)) - 1)[:depth]
-        sparse_hits = [(int(i), float(bm25_all[i])) for i in top[np.argsort(-bm25_all[top], kind="stable")]
-                       if bm25_all[i] > 0]
+        top = top[np.lexsort((index.order[top], -bm25_all[top]))]  # ties in corpus order
+        sparse_hits = [(int(i), float(bm25_all[i])) for i in top if bm25_all[i] > 0]
     if mode == "dense":
         fused = {r: s for r, s in dense_hits}
     elif mode == "bm25":
@@ -66,7 +66,7 @@ def retrieve(
         pool = {r for r, _ in dense_hits} | {r for r, _ in sparse_hits}
         fused = rrf([[r for r, _ in dense_hits], [r for r, _ in sparse_hits], best_sentence_ranking(index, qvec, pool)],
                     rrf_k)
-    rows = sorted(fused, key=lambda r: (-fused[r], r))[:k]
+    rows = sorted(fused, key=lambda r: (-fused[r], index.order[r]))[:k]
     dense = dict(dense_hits)
     dense.update(dense_scores(index.dense, qvec, [r for r in rows if r not in dense]))
     found = index.store.chunks(rows)

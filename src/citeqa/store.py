@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import threading
 import time
@@ -27,20 +28,51 @@ def write_store(path: Path, docs: Sequence[Document], chunks: Sequence[Chunk]) -
     con = sqlite3.connect(path)
     try:
         con.executescript(SCHEMA)
-        con.executemany(
-            "INSERT INTO documents VALUES (?, ?, ?, ?)", ((d.path, d.sha256, d.format, d.text) for d in docs)
-        )
-        sent_rows: list[tuple[int, int, int, int]] = []
-        chunk_rows = []
-        for row, c in enumerate(chunks):
-            lo = len(sent_rows)
-            sent_rows.extend((lo + j, row, s.start, s.end) for j, s in enumerate(c.sentences))
-            chunk_rows.append((row, c.id, c.doc, c.section, c.start, c.end, c.text, lo, len(sent_rows)))
-        con.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", chunk_rows)
-        con.executemany("INSERT INTO sentences VALUES (?, ?, ?, ?)", sent_rows)
+        _insert(con, docs, chunks, 0, 0)
         con.commit()
     finally:
         con.close()
+
+
+def update_store(
+    src: Path, dst: Path, removed: Iterable[str], docs: Sequence[Document], chunks: Sequence[Chunk],
+    chunk_row0: int, sent_row0: int,
+) -> list[int]:
+    """Copy the store ``src`` to ``dst``, drop the documents ``removed`` with their chunks and sentences,
+    and add ``docs``, whose ``chunks`` take rows from ``chunk_row0`` (sentences from ``sent_row0``).
+
+    Returns the rows of all chunks now stored in corpus order (by document path, then offset), the
+    order a fresh build would number them in.
+    """
+    shutil.copyfile(src, dst)
+    con = sqlite3.connect(dst)
+    try:
+        removed = list(removed)
+        for i in range(0, len(removed), 500):
+            part = removed[i : i + 500]
+            marks = ",".join("?" * len(part))
+            con.execute(f"DELETE FROM documents WHERE path IN ({marks})", part)
+            con.execute(f"DELETE FROM sentences WHERE chunk_row IN (SELECT row FROM chunks WHERE doc IN ({marks}))",
+                        part)
+            con.execute(f"DELETE FROM chunks WHERE doc IN ({marks})", part)
+        _insert(con, docs, chunks, chunk_row0, sent_row0)
+        con.commit()
+        order = [r for (r,) in con.execute('SELECT row FROM chunks ORDER BY doc, start, "end"')]
+    finally:
+        con.close()
+    return order
+
+
+def _insert(con: sqlite3.Connection, docs: Sequence[Document], chunks: Sequence[Chunk], row0: int, sent0: int) -> None:
+    con.executemany("INSERT INTO documents VALUES (?, ?, ?, ?)", ((d.path, d.sha256, d.format, d.text) for d in docs))
+    sent_rows: list[tuple[int, int, int, int]] = []
+    chunk_rows = []
+    for row, c in enumerate(chunks, start=row0):
+        lo = sent0 + len(sent_rows)
+        sent_rows.extend((lo + j, row, s.start, s.end) for j, s in enumerate(c.sentences))
+        chunk_rows.append((row, c.id, c.doc, c.section, c.start, c.end, c.text, lo, sent0 + len(sent_rows)))
+    con.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", chunk_rows)
+    con.executemany("INSERT INTO sentences VALUES (?, ?, ?, ?)", sent_rows)
 
 
 class ChunkStore:
@@ -96,6 +128,15 @@ class ChunkStore:
         marks = ",".join("?" * len(rows))
         found = self._query(f"SELECT row, sent_lo, sent_hi FROM chunks WHERE row IN ({marks})", rows)
         return {r: (lo, hi) for r, lo, hi in found}
+
+    def rows_of(self, docs: Sequence[str]) -> list[tuple[int, int, int]]:
+        """``(chunk row, first sentence row, end sentence row)`` of every chunk of the documents ``docs``."""
+        out: list[tuple[int, int, int]] = []
+        for i in range(0, len(docs), 500):
+            part = list(docs[i : i + 500])
+            marks = ",".join("?" * len(part))
+            out += self._query(f"SELECT row, sent_lo, sent_hi FROM chunks WHERE doc IN ({marks})", part)
+        return sorted(out)
 
     def document(self, path: str) -> Document | None:
         found = self._query("SELECT path, text, format, sha256 FROM documents WHERE path = ?", (path,))

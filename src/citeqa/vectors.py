@@ -56,6 +56,31 @@ def build_dense_blocks(blocks: Iterable[np.ndarray], n: int, dim: int, path: Pat
     return kind
 
 
+def append_dense(src: Path, vecs: np.ndarray, dst: Path) -> None:
+    """Write to ``dst`` the index ``src`` with ``vecs`` added after its vectors (same type and parameters)."""
+    import faiss
+
+    index = load_dense(src, vecs.shape[1] if vecs.ndim == 2 else 0)
+    faiss.omp_set_num_threads(cores())
+    for i in range(0, len(vecs), BLOCK):
+        index.add(np.ascontiguousarray(vecs[i : i + BLOCK], dtype=np.float32))
+    faiss.write_index(index, str(dst))
+
+
+def search_params(index, dead: np.ndarray):
+    """FAISS search parameters that skip the ``dead`` rows (None when there are none)."""
+    if len(dead) == 0:
+        return None
+    import faiss
+
+    batch = faiss.IDSelectorBatch(np.ascontiguousarray(dead, dtype=np.int64))
+    sel = faiss.IDSelectorNot(batch)
+    params = (faiss.SearchParametersHNSW(sel=sel, efSearch=HNSW_EF_SEARCH) if hasattr(index, "hnsw")
+              else faiss.SearchParameters(sel=sel))
+    params.keep_alive = (batch, sel)  # the SWIG objects must outlive every search
+    return params
+
+
 def load_dense(path: Path, dim: int):
     """Read the FAISS index, checking its dimension."""
     import faiss
@@ -71,8 +96,8 @@ def load_dense(path: Path, dim: int):
     return index
 
 
-def dense_search(index, qvec: np.ndarray, k: int) -> list[tuple[int, float]]:
-    """The ``k`` nearest ``(row, inner product)`` pairs, best first."""
+def dense_search(index, qvec: np.ndarray, k: int, params=None) -> list[tuple[int, float]]:
+    """The ``k`` nearest ``(row, inner product)`` pairs, best first (``params``: see :func:`search_params`)."""
     if index.ntotal == 0 or k <= 0:
         return []
     import faiss
@@ -80,7 +105,8 @@ def dense_search(index, qvec: np.ndarray, k: int) -> list[tuple[int, float]]:
     # One query gains little from OpenMP threads and, on a busy machine, loses a lot (10-100x measured
     # on 2 cores): search on the calling thread only (the setting is per thread).
     faiss.omp_set_num_threads(1)
-    scores, ids = index.search(np.ascontiguousarray(qvec.reshape(1, -1), dtype=np.float32), min(k, index.ntotal))
+    q = np.ascontiguousarray(qvec.reshape(1, -1), dtype=np.float32)
+    scores, ids = index.search(q, min(k, index.ntotal), params=params)
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
 
