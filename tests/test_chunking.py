@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from citeqa.chunking import chunk_corpus, chunk_document, detect_headings, sections
-from citeqa.ingest import html_to_text, load_corpus, markdown_headings
+from citeqa.htmltext import html_to_text
+from citeqa.ingest import load_corpus, markdown_headings
 from citeqa.models import Chunk, Document, sha256_hex
 from citeqa.text import is_space
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from citeqa.errors import CorpusError, InputError
+from citeqa.htmltext import html_to_text
 from citeqa.ingest import (
     SUPPORTED,
     Skipped,
     file_fingerprints,
-    html_to_text,
     load_corpus,
     read_document,
     scan_corpus,
