@@ -17,7 +17,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +90,7 @@ def build_index(settings: Settings, embedder: Embedder, progress: Progress | Non
                 live.store.close()
         if report is None:
             report = _full(settings, embedder, fingerprints, progress)
-        return BuildReport(**{**report.__dict__, "seconds": time.perf_counter() - t0})
+        return replace(report, seconds=time.perf_counter() - t0)
 
 
 def _live(settings: Settings) -> tuple[dict, LoadedIndex | None]:
