@@ -14,11 +14,11 @@ SEED_QA = Path(__file__).resolve().parent / "data" / "seed_qa.jsonl"
 # Floors that guard against regressions, each set a little below what `citeqa eval` measures today.
 # The targets are in the comments; where a floor is below its target, the target is not met
 # (README.md, "Quality", says so) — raise the floor when the answerer improves, never lower it to pass.
-MIN_ANSWER_HIT = 0.80  # target 0.95; measured 0.838
+MIN_ANSWER_HIT = 0.80  # target 0.95; measured 0.838 (0.882 answering everything)
 MIN_RECALL_AT_3 = 0.98  # target 0.98; measured 0.985
 MIN_OUT_OF_CORPUS_ABSTENTION = 0.9  # target 0.9; measured 1.000 (10 questions)
-MIN_ABSTENTION = 0.45  # all unanswerable, target 0.9; measured 0.500 (near-misses: 0.000)
-MAX_FALSE_ABSTENTION = 0.05  # target 0.05; measured 0.029
+MIN_ABSTENTION = 0.5  # all unanswerable, target 0.9; measured 0.550 (near-misses: 0.100)
+MAX_FALSE_ABSTENTION = 0.05  # target 0.05; measured 0.044 (3 of 68; default threshold 0.2)
 MAX_MEDIAN_ANSWER_CHARS = 250  # target 250; measured 197
 CITATION_VERBATIM = 1.0  # target 1.0; measured 1.000
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from citeqa.calibration import Calibration
 from citeqa.models import Answer, Chunk, Citation, Passage, Span
-from citeqa.qtypes import OTHER, question_type, span_priority, typed_spans
+from citeqa.qtypes import EXPANSION, OTHER, question_type, span_priority, typed_spans
 from citeqa.text import cached_terms as terms
 
 MAX_LIST_CHARS = 1200
@@ -167,7 +167,9 @@ def answer_span(question: str, quote: str) -> Span | None:
     if not spans:
         return None
     q_pos = [m.start() for m in _WORD_RE.finditer(quote) if set(terms(m.group())) & q] or [0]
-    return min(spans, key=lambda s: (span_priority(quote, s), min(abs(s.start - a) for a in q_pos)))
+    # A name written out stands just before its abbreviation: measure from its end.
+    at = (lambda s: s.end) if kind == EXPANSION else (lambda s: s.start)
+    return min(spans, key=lambda s: (span_priority(quote, s), min(abs(at(s) - a) for a in q_pos)))
 
 
 def confidence_features(

@@ -2,7 +2,7 @@
 
 Pure regular-expression cues, no model: who → people and organisations,
 when → dates and years, where → places, how many/much → numbers, how long →
-durations.
+durations, what does X stand for → the name written out before "(X)".
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import re
 from citeqa.models import Span
 
 PERSON, PLACE, DATE, NUMBER, DURATION, OTHER = "person", "place", "date", "number", "duration", "other"
+EXPANSION = "expansion"  # what an abbreviation stands for
 
 _MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December"
@@ -39,11 +40,13 @@ DURATION_RE = re.compile(rf"\b{_NUMBER}[\s-]+{_UNIT}\b", re.IGNORECASE)
 NUMBER_RE = re.compile(rf"(?<![\w.])(?:{_NUMBER})(?:\s+(?:million|billion|thousand|hundred))?(?![\w])", re.IGNORECASE)
 NAME_RE = re.compile(rf"\b{_NAME}")
 TITLED_RE = re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Mme|Dr|Prof|Sir|Dame|Lady|Lord|President|King|Queen|Pope|Saint)\.?\s+{_NAME}")
+EXPANSION_RE = re.compile(rf"\b({_NAME})\s*\(\s*[A-Z][A-Za-z]*[A-Z][\w/&.-]*\s*\)")
 PLACE_RE = re.compile(rf"\b(?:in|at|from|near|to|of)\s+(?:the\s+)?({_NAME})")
 
 _QTYPE_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(p, re.IGNORECASE), t)
     for p, t in (
+        (r"\bstands? for\b|\b(?:full|complete) name of (?-i:[A-Z]{2,})|\b(?:abbreviation|acronym|initials)\b", EXPANSION),
         (r"\bhow (?:long|many (?:years|months|weeks|days|hours))\b", DURATION),
         (
             r"\bhow (?:many|much)\b|\bwhat (?:percentage|proportion|number|amount|size)\b|\bhow (?:far|big|large|old|tall|high)\b",
@@ -94,6 +97,8 @@ def typed_spans(sentence: str, kind: str) -> list[Span]:
         names = [_strip_determiner(sentence, Span(m.start(), m.end())) for m in NAME_RE.finditer(sentence)
                  if _name_ok(sentence, m.start(), m.group())]
         return titled + [n for n in names if n.end > n.start and not any(t.start <= n.start < t.end for t in titled)]
+    if kind == EXPANSION:
+        return [_strip_determiner(sentence, Span(m.start(1), m.end(1))) for m in EXPANSION_RE.finditer(sentence)]
     if kind == PLACE:
         return [Span(m.start(1), m.end(1)) for m in PLACE_RE.finditer(sentence) if not DATE_RE.fullmatch(m.group(1))]
     return []
