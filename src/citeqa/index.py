@@ -41,6 +41,7 @@ from citeqa.errors import (
 )
 from citeqa.ingest import file_fingerprints, load_corpus
 from citeqa.models import sha256_hex
+from citeqa.sentvecs import chunk_and_sentence_vectors
 from citeqa.store import ChunkStore, EmbeddingCache, write_store
 from citeqa.vectors import build_dense, load_dense
 
@@ -154,27 +155,6 @@ def build_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _embed_cached(
-    embedder: Embedder, model: str, texts: list[str], cache: EmbeddingCache, what: str, progress: Progress | None
-) -> tuple[np.ndarray, int]:
-    """Vectors for ``texts`` from the cache, embedding only the missing ones."""
-    keys = [sha256_hex(f"{model}\0{t}") for t in texts]
-    found = cache.get_many(keys, None)
-    missing = sorted({k: i for i, k in enumerate(keys) if k not in found}.values())
-    embed = getattr(embedder, "embed_many", embedder.embed)  # an embedder's bulk path, where it has one
-    batch = 256
-    for done in range(0, len(missing), batch):
-        part = missing[done : done + batch]
-        vecs = embed([texts[i] for i in part])
-        cache.put_many((keys[i], v) for i, v in zip(part, vecs))
-        found.update({keys[i]: v for i, v in zip(part, vecs)})
-        if progress:
-            progress(what, min(done + batch, len(missing)), len(missing))
-    if not texts:
-        return np.zeros((0, 0), dtype=np.float32), 0
-    return np.vstack([found[k] for k in keys]).astype(np.float32, copy=False), len(missing)
-
-
 def build_index(settings: Settings, embedder: Embedder, progress: Progress | None = None) -> BuildReport:
     """Build (or refresh) the index of ``settings.corpus_dir`` in ``settings.index_dir``."""
     t0 = time.perf_counter()
@@ -191,12 +171,11 @@ def build_index(settings: Settings, embedder: Embedder, progress: Progress | Non
         fingerprints = file_fingerprints(settings.corpus_dir)
         docs, skipped = load_corpus(settings.corpus_dir, int(settings.max_file_mb * 2**20))
         chunks = chunk_corpus(docs, settings.chunk_chars, settings.chunk_overlap_sentences)
-        sentence_texts = [c.sentence_embed_text(i) for c in chunks for i in range(len(c.sentences))]
+        n_sentences = sum(len(c.sentences) for c in chunks)
         cache = EmbeddingCache(index_dir / "embeddings.sqlite")
         try:
-            chunk_vecs, n1 = _embed_cached(embedder, settings.model, [c.embed_text for c in chunks], cache,
-                                           "chunks", progress)
-            sent_vecs, n2 = _embed_cached(embedder, settings.model, sentence_texts, cache, "sentences", progress)
+            chunk_vecs, sent_vecs, n_embedded = chunk_and_sentence_vectors(
+                embedder, settings.model, chunks, cache, progress, settings.sentence_vectors)
         finally:
             cache.close()
         _clean_leftovers(index_dir)
@@ -215,7 +194,7 @@ def build_index(settings: Settings, embedder: Embedder, progress: Progress | Non
             "chunking": settings.chunking_key(),
             "index_type": index_type,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(sentence_texts)},
+            "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": n_sentences},
             "files": {p: _fp(by_path[p].sha256, fingerprints.get(p)) for p in sorted(by_path)},
             "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
             "skipped_files": {s.path: _fp(_hash_or_empty(settings.corpus_dir / s.path), fingerprints.get(s.path))
@@ -227,8 +206,8 @@ def build_index(settings: Settings, embedder: Embedder, progress: Progress | Non
         os.rename(folder, live)
         _write_atomic(index_dir / "CURRENT", live.name + "\n")
         _clean_leftovers(index_dir)
-        return BuildReport(False, len(docs), len(chunks), len(sentence_texts), n1 + n2,
-                           len(chunks) + len(sentence_texts) - n1 - n2,
+        return BuildReport(False, len(docs), len(chunks), n_sentences, n_embedded,
+                           len(chunks) + n_sentences - n_embedded,
                            tuple((s.path, s.reason) for s in skipped), time.perf_counter() - t0, index_type)
 
 
