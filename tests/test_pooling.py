@@ -88,6 +88,16 @@ def test_each_sentence_pools_exactly_its_own_tokens(tokenizer: Tokenizer, seed_c
     assert checked > 20
 
 
+def test_offsets_are_characters_of_the_original_text(tokenizer: Tokenizer) -> None:
+    """Accents, emoji and CJK: offsets index the text as written (the normaliser lowercases and strips accents)."""
+    text = "Café Ünïcödé 🤖👍 中文字符 — «quotes». Next sentence here."
+    end = text.index(".") + 1
+    offsets = np.array(tokenizer.encode(text).offsets)
+    idx = span_tokens(offsets, 0, end)
+    assert "".join(text[a:b] for a, b in offsets[idx]) == "".join(text[:end].split())
+    assert "".join(text[a:b] for a, b in offsets[span_tokens(offsets, end + 1, len(text))]) == "Nextsentencehere."
+
+
 def test_sentence_parts_name_the_title_and_lead_in() -> None:
     text = "Intro paragraph.\n\nThe groups are:\n- one group\n- another group"
     doc = Document("d.md", text, "txt", "x")

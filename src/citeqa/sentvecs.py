@@ -13,6 +13,12 @@ Two ways to make sentence vectors (``Settings.sentence_vectors``):
     sentences late pooling cannot cover (cut off by the model's length limit),
     fall back to ``"separate"``.
 
+Measured (bundled MiniLM, 600 Wikipedia chunks, a 2-core CPU with native
+bfloat16): late pooling makes the vector step of a build 2.2x the plain float32
+sentence-transformers chunk throughput, against 1.0x for ``"separate"``; but it
+ranks evidence a little worse (seed recall@1 0.809 against 0.868, SQuAD
+recall@5 0.960 against 0.969), so ``"separate"`` stays the default.
+
 Cache keys: a chunk's or a separately embedded sentence's vector is keyed by its
 text; a late-pooled sentence vector depends on its whole chunk, so it is keyed by
 the chunk's text, the sentence's span in it and the pooling recipe.
