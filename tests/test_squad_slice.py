@@ -62,6 +62,11 @@ class PrecomputedQuestions:
     def embed_many(self, texts: Sequence[str]) -> np.ndarray:
         return getattr(self.inner, "embed_many", self.inner.embed)(texts)
 
+    def __getattr__(self, name: str):  # the inner embedder's optional extras (embed_with_sentences)
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
 
 def squad_file() -> Path | None:
     return next((p for p in CANDIDATES if p.is_file()), None)

@@ -44,6 +44,7 @@ from citeqa.index import (
 )
 from citeqa.ingest import Skipped, UnusableFileError, corpus_scan, load_corpus, read_document
 from citeqa.models import Chunk, Document, sha256_hex
+from citeqa.sentvecs import chunk_and_sentence_vectors
 from citeqa.store import EmbeddingCache, update_store, write_store
 from citeqa.vectors import append_dense, build_dense
 
@@ -108,37 +109,13 @@ def _live(settings: Settings) -> tuple[dict, LoadedIndex | None]:
 def _vectors(
     embedder: Embedder, settings: Settings, chunks: Sequence[Chunk], progress: Progress | None
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Chunk vectors, sentence vectors (chunk by chunk) and how many texts were embedded (not cached)."""
-    sentence_texts = [c.sentence_embed_text(i) for c in chunks for i in range(len(c.sentences))]
+    """Chunk vectors, sentence vectors (chunk by chunk) and how many were computed (not cached)."""
     cache = EmbeddingCache(settings.index_dir / "embeddings.sqlite")
     try:
-        chunk_vecs, n1 = _embed_cached(embedder, settings.model, [c.embed_text for c in chunks], cache, "chunks",
-                                       progress)
-        sent_vecs, n2 = _embed_cached(embedder, settings.model, sentence_texts, cache, "sentences", progress)
+        return chunk_and_sentence_vectors(embedder, settings.model, chunks, cache, progress,
+                                          settings.sentence_vectors)
     finally:
         cache.close()
-    return chunk_vecs, sent_vecs, n1 + n2
-
-
-def _embed_cached(
-    embedder: Embedder, model: str, texts: list[str], cache: EmbeddingCache, what: str, progress: Progress | None
-) -> tuple[np.ndarray, int]:
-    """Vectors for ``texts`` from the cache, embedding only the missing ones."""
-    keys = [sha256_hex(f"{model}\0{t}") for t in texts]
-    found = cache.get_many(keys, None)
-    missing = sorted({k: i for i, k in enumerate(keys) if k not in found}.values())
-    embed = getattr(embedder, "embed_many", embedder.embed)  # an embedder's bulk path, where it has one
-    batch = 256
-    for done in range(0, len(missing), batch):
-        part = missing[done : done + batch]
-        vecs = embed([texts[i] for i in part])
-        cache.put_many((keys[i], v) for i, v in zip(part, vecs))
-        found.update({keys[i]: v for i, v in zip(part, vecs)})
-        if progress:
-            progress(what, min(done + batch, len(missing)), len(missing))
-    if not texts:
-        return np.zeros((0, 0), dtype=np.float32), 0
-    return np.vstack([found[k] for k in keys]).astype(np.float32, copy=False), len(missing)
 
 
 def _full(

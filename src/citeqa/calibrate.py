@@ -27,7 +27,7 @@ import numpy as np
 
 from citeqa.answer import extract_answer, sentence_features
 from citeqa.calibration import CONFIDENCE_FEATURES, DEFAULT_PATH, SENTENCE_FEATURES, Calibration, load_calibration
-from citeqa.config import Settings
+from citeqa.config import Settings, load_settings
 from citeqa.embed import Embedder, make_embedder
 from citeqa.evaluate import answer_hit
 from citeqa.models import Passage
@@ -236,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_PATH)
     ap.add_argument("--cv", action="store_true", help="also report leave-one-article-out cross-validation")
     args = ap.parse_args(argv)
-    settings = Settings()
+    settings = load_settings()  # CITEQA_MODEL, CITEQA_SENTENCE_VECTORS; corpus and index are per article
     samples = collect(args.squad, args.work, make_embedder(settings.model), settings)
     base = load_calibration()
     if args.cv:

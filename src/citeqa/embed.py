@@ -26,8 +26,9 @@ class Embedder(Protocol):
     """Turns texts into L2-normalised float32 vectors, one row per text.
 
     An embedder may also offer ``embed_many(texts)``, a faster way to embed many
-    texts at once (same vectors within a tested tolerance); the index build uses
-    it where present.
+    texts at once (same vectors within a tested tolerance), and
+    ``embed_with_sentences(texts, sentences)``, late-pooled sentence vectors from
+    the same pass (see :mod:`citeqa.sentvecs`); the index build uses them where present.
     """
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...

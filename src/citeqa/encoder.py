@@ -27,6 +27,7 @@ import numpy as np
 
 from citeqa.encoder_torch import TorchForward, native_bf16, torch_available  # torch itself loads lazily
 from citeqa.errors import ModelError
+from citeqa.pooling import Sentence, pool_sentences
 from citeqa.threads import cores, release_memory, single_threaded_blas
 
 # Abramowitz & Stegun 7.1.26 for erfc(z) = poly(t) * exp(-z^2), t = 1 / (1 + p z), |error| < 1.5e-7;
@@ -181,17 +182,64 @@ class BertEncoder:
 
         Small jobs and machines without native bfloat16 (or without torch) use :meth:`embed`.
         """
-        if len(texts) < BULK_MIN or not native_bf16() or not torch_available():
+        bulk = self._bulk_forward(len(texts))
+        if bulk is None:
             return self.embed(texts)
+        try:
+            with bulk.single_threaded_ops():
+                return self._run(texts, bulk.forward, self._workers())
+        finally:
+            release_memory()  # freed batch arrays otherwise pile up in glibc's per-thread heaps
+
+    def embed_with_sentences(
+        self, texts: Sequence[str], sentences: Sequence[Sequence[Sentence]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Vectors of ``texts`` (as :meth:`embed_many`) and late-pooled vectors of their sentences, one pass.
+
+        ``sentences[i]`` describes the sentences of ``texts[i]`` by character spans
+        (see :func:`citeqa.pooling.pool_sentences`); the result holds one matrix of
+        L2-normalised rows per text, a row of zeros for a sentence that late pooling
+        cannot embed (cut off by truncation, or without tokens). Uses the bfloat16
+        torch pass where :meth:`embed_many` would, else the float32 numpy pass.
+        """
+        self._load()
+        if len(texts) != len(sentences):
+            raise ValueError("one list of sentences per text")
+        bulk = self._bulk_forward(len(texts))
+        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=True)
+        ids = [e.ids for e in encodings]
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        pooled: list[np.ndarray] = [np.zeros((len(s), self.dim), dtype=np.float32) for s in sentences]
+        hidden = bulk.hidden if bulk is not None else self.hidden
+
+        def run(batch: list[int]) -> None:
+            h = hidden([ids[i] for i in batch])
+            for row, i in enumerate(batch):
+                states = h[row, : len(ids[i])]
+                out[i] = states.mean(axis=0, dtype=np.float32)
+                truncated = len(ids[i]) >= self.max_len
+                pooled[i] = pool_sentences(states, np.array(encodings[i].offsets), sentences[i], truncated)
+
+        if not len(texts):
+            return out, pooled
+        pool = self._workers() if len(texts) >= BULK_MIN else None
+        try:
+            with bulk.single_threaded_ops() if bulk is not None else single_threaded_blas():
+                self._each_batch([len(x) for x in ids], run, pool)
+        finally:
+            if bulk is not None:
+                release_memory()
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12), pooled
+
+    def _bulk_forward(self, n_texts: int) -> TorchForward | None:
+        """The bfloat16 torch pass for a job of ``n_texts`` texts, or ``None`` where the numpy pass should run."""
+        if n_texts < BULK_MIN or not native_bf16() or not torch_available():
+            return None
         self._load()
         with self._lock:
             if self._bulk is None:
                 self._bulk = TorchForward(self)
-        try:
-            with self._bulk.single_threaded_ops():
-                return self._run(texts, self._bulk.forward, self._workers())
-        finally:
-            release_memory()  # freed batch arrays otherwise pile up in glibc's per-thread heaps
+        return self._bulk
 
     def _workers(self) -> ThreadPoolExecutor:
         """One long-lived worker per core (fresh threads per call would each get a new malloc arena)."""
@@ -206,18 +254,24 @@ class BertEncoder:
         if not len(texts):
             return out
         ids = self.tokenize(texts)
-        batches = self._batches([len(x) for x in ids])
 
         def run(batch: list[int]) -> None:
             out[batch] = forward([ids[i] for i in batch])
 
+        self._each_batch([len(x) for x in ids], run, pool)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
+
+    def _each_batch(
+        self, lengths: list[int], run: Callable[[list[int]], None], pool: ThreadPoolExecutor | None
+    ) -> None:
+        """``run`` on every batch of text indices (see :meth:`_batches`), in parallel on ``pool`` if given."""
+        batches = self._batches(lengths)
         if pool is not None and len(batches) > 1:
             list(pool.map(run, batches))
         else:
             for batch in batches:
                 run(batch)
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
 
     def _batches(self, lengths: list[int]) -> list[list[int]]:
         """Text indices grouped longest first into batches of similar length under the token budget."""
@@ -234,6 +288,15 @@ class BertEncoder:
 
     def forward(self, batch: list[list[int]]) -> np.ndarray:
         """Mean-pooled last hidden states (not normalised) of a batch of token id lists."""
+        h, mask = self._states(batch)
+        summed = np.einsum("bld,bl->bd", h, mask, optimize=False)
+        return summed / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
+
+    def hidden(self, batch: list[list[int]]) -> np.ndarray:
+        """Last hidden states ``(texts, width, dim)`` of a batch of token id lists (padding rows are junk)."""
+        return self._states(batch)[0]
+
+    def _states(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         n, width = len(batch), max(len(x) for x in batch)
         ids = np.zeros((n, width), dtype=np.int64)
         mask = np.zeros((n, width), dtype=np.float32)
@@ -245,9 +308,7 @@ class BertEncoder:
         bias = ((mask - 1.0) * np.float32(3.0e38))[:, None, None, :]  # -inf-like on padding keys
         for layer in self.layers:
             h = self._block(h, layer, n, width, bias)
-        h = h.reshape(n, width, -1)
-        summed = np.einsum("bld,bl->bd", h, mask, optimize=False)
-        return summed / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
+        return h.reshape(n, width, -1), mask
 
     def _block(self, h: np.ndarray, layer: _Layer, n: int, width: int, bias: np.ndarray) -> np.ndarray:
         dim, heads = h.shape[1], self.heads

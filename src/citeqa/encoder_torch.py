@@ -84,6 +84,19 @@ class TorchForward:
         return self.torch.nn.functional.linear(x.to(self.dtype), w).float() + b
 
     def forward(self, batch: list[list[int]]) -> np.ndarray:
+        """Mean-pooled last hidden states (not normalised) of a batch of token id lists."""
+        torch = self.torch
+        h, mask = self._states(batch)
+        with torch.inference_mode():
+            m = mask.unsqueeze(-1).float()
+            pooled = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
+        return pooled.numpy()
+
+    def hidden(self, batch: list[list[int]]) -> np.ndarray:
+        """Last hidden states ``(texts, width, dim)`` of a batch of token id lists (padding rows are junk)."""
+        return self._states(batch)[0].numpy()
+
+    def _states(self, batch: list[list[int]]):
         torch = self.torch
         F = torch.nn.functional
         n, width = len(batch), max(len(x) for x in batch)
@@ -105,6 +118,4 @@ class TorchForward:
                 h = F.layer_norm(self._linear(ctx, ly["out"]) + h, (dim,), *ly["ln1"], eps=self.eps)
                 up = F.gelu(self._linear(h, ly["up"]))
                 h = F.layer_norm(self._linear(up, ly["down"]) + h, (dim,), *ly["ln2"], eps=self.eps)
-            m = mask.unsqueeze(-1).float()
-            pooled = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
-        return pooled.numpy()
+        return h, mask

@@ -93,18 +93,20 @@ class Chunk:
         s = self.sentences[i]
         return self.text[s.start - self.start : s.end - self.start]
 
+    def lead_in(self, i: int) -> int | None:
+        """For a list item, the index of the lead-in sentence (ending with a colon) above its list."""
+        for j in range(i - 1, -1, -1):
+            if self.sentence(j).endswith(":"):
+                return j
+            if self.text[self.sentences[j].end - self.start : self.sentences[j + 1].start - self.start].count("\n") < 1:
+                return None
+        return None
+
     def sentence_embed_text(self, i: int) -> str:
         """What gets embedded for sentence ``i``: its section title and, for a list item,
         the lead-in line above the list give it the context a reader would have."""
-        lead = ""
-        for j in range(i - 1, -1, -1):
-            prev = self.sentence(j)
-            if prev.endswith(":"):
-                lead = prev
-                break
-            if self.text[self.sentences[j].end - self.start : self.sentences[j + 1].start - self.start].count("\n") < 1:
-                break
-        parts = [p for p in (self.section, lead, self.sentence(i)) if p]
+        j = self.lead_in(i)
+        parts = [p for p in (self.section, "" if j is None else self.sentence(j), self.sentence(i)) if p]
         return " — ".join(parts)
 
 
