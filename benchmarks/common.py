@@ -44,10 +44,11 @@ def rss_mb() -> float:
         return float("nan")
 
 
-def run_timed(args: Sequence[str], cwd: Path = ROOT, timeout: float = 3600) -> dict:
-    """Run a command; wall seconds, exit code, output and the child's peak RSS (MiB)."""
+def run_timed(args: Sequence[str], cwd: Path = ROOT, timeout: float = 3600, env: dict | None = None) -> dict:
+    """Run a command (``env``: extra variables); wall seconds, exit code, output and the child's peak RSS (MiB)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(list(args), cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(list(args), cwd=cwd, env={**ENV, **(env or {})}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     try:
         out, err = proc.communicate(timeout=timeout)
     finally:
