@@ -285,20 +285,6 @@ def test_symlink_inside_corpus_is_a_duplicate(tmp_path: Path) -> None:
     assert skipped == [Skipped("z_link.txt", "duplicate of real.txt")]
 
 
-def test_chmod_000_is_skipped(tmp_path: Path) -> None:
-    _write(tmp_path / "ok.txt", "Readable.")
-    p = _write(tmp_path / "locked.txt", "Locked.")
-    p.chmod(0)
-    try:
-        if os.access(p, os.R_OK):
-            pytest.skip("root can read chmod 000 files")
-        docs, skipped = load_corpus(tmp_path)
-        assert [d.path for d in docs] == ["ok.txt"]
-        assert "permission denied" in _reasons(skipped)["locked.txt"]
-    finally:
-        p.chmod(0o644)
-
-
 def test_unreadable_file_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The permission path, simulated (chmod 000 does not stop root)."""
     _write(tmp_path / "ok.txt", "Readable.")

@@ -29,7 +29,7 @@ def test_rrf_k_and_edge_cases() -> None:
     assert rrf([[5, 6, 7]], k=10) == pytest.approx({5: 1 / 11, 6: 1 / 12, 7: 1 / 13})
     # The same row twice in two rankings at rank 1 beats any row in one ranking.
     fused = rrf([[1, 2, 3], [1, 3, 2]], k=60)
-    assert sorted(fused, key=lambda r: -fused[r]) == [1, 2, 3] or sorted(fused, key=lambda r: -fused[r]) == [1, 3, 2]
+    assert max(fused, key=fused.__getitem__) == 1 and fused[1] > fused[2]
     assert fused[2] == pytest.approx(fused[3])
 
 
@@ -41,7 +41,7 @@ def _retrieve(qa: QA, query: str, k: int = 5, mode: str = "hybrid"):
 @pytest.mark.parametrize("mode", MODES)
 def test_modes_return_ranked_passages_with_scores(seed_qa: QA, mode: str) -> None:
     got = _retrieve(seed_qa, IOT_Q, 5, mode)
-    assert 1 <= len(got.passages) <= 5
+    assert len(got.passages) == 5  # 12 chunks, every one matching some of the question's words
     assert [p.rank for p in got.passages] == list(range(1, len(got.passages) + 1))
     assert all(a.score >= b.score for a, b in pairwise(got.passages))
     assert len({p.chunk.id for p in got.passages}) == len(got.passages)

@@ -1,7 +1,9 @@
 """A slice of SQuAD 2.0 through the real pipeline (real model): floors a little below the measured figures.
 
-The slice: the first 10 paragraphs of the first two articles of the shared file (Normans,
-Computational_complexity_theory) with all their questions: 145 questions, 64 answerable. Each article
+The slice: the first 10 paragraphs of the first two articles of ``../shared/squad2/dev-v2.0-articles-0-5.json``
+(Normans, Computational_complexity_theory) with all their questions: 145 questions, 64 answerable. It is
+kept in the repository as ``tests/data/squad2_slice.json`` (official SQuAD JSON format), so the test runs on
+any clean clone. Each article
 is indexed in a temporary work folder and every question is asked once with min confidence 0
 (:func:`citeqa.squad.run_squad`); the default threshold is applied afterwards. The question vectors
 are computed up front in one batch (they match one-at-a-time embedding to ~1e-7, and the figures
@@ -28,12 +30,7 @@ from citeqa.squad import SquadArticle, SquadReport, SquadResult, load_squad, rep
 
 pytestmark = pytest.mark.integration
 
-FILE = "dev-v2.0-articles-0-5.json"
-# The shared data sits beside the repository (../shared/squad2 from the repo root).
-CANDIDATES = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "squad2" / FILE,
-    Path("/work/shared/squad2") / FILE,
-)
+SLICE = Path(__file__).resolve().parent / "data" / "squad2_slice.json"
 ARTICLES, PARAGRAPHS = 2, 10
 
 # Measured on this slice (bundled all-MiniLM-L6-v2, packaged calibration.json with default threshold 0.2,
@@ -68,12 +65,9 @@ class PrecomputedQuestions:
         return getattr(self.inner, name)
 
 
-def squad_file() -> Path | None:
-    return next((p for p in CANDIDATES if p.is_file()), None)
-
-
 def squad_slice(path: Path) -> list[SquadArticle]:
-    """The first ``PARAGRAPHS`` paragraphs of the first ``ARTICLES`` articles, with their questions."""
+    """The first ``PARAGRAPHS`` paragraphs of the first ``ARTICLES`` articles, with their questions
+    (the whole of :data:`SLICE`)."""
     return [
         SquadArticle(a.title, a.paragraphs[:PARAGRAPHS], tuple(q for q in a.questions if q.paragraph < PARAGRAPHS))
         for a in load_squad(path)[:ARTICLES]
@@ -82,11 +76,8 @@ def squad_slice(path: Path) -> list[SquadArticle]:
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> list[SquadResult]:
-    path = squad_file()
-    if path is None:
-        pytest.skip(f"SQuAD 2.0 slice data not found; looked for {' and '.join(str(p) for p in CANDIDATES)}")
     settings = Settings()
-    articles = squad_slice(path)
+    articles = squad_slice(SLICE)
     embedder = PrecomputedQuestions(make_embedder(settings.model), [q.question for a in articles for q in a.questions])
     return run_squad(articles, tmp_path_factory.mktemp("squad-slice"), embedder, settings)
 
