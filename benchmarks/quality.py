@@ -46,7 +46,7 @@ import numpy as np
 from citeqa.answer import apply_threshold
 from citeqa.calibration import Calibration, load_calibration
 from citeqa.config import Settings, offline_model_env
-from citeqa.embed import Embedder, make_embedder
+from citeqa.embed import Embedder, PrecomputedEmbedder, make_embedder
 from citeqa.evaluate import GoldItem, ItemResult, Report, answer_hit, evaluate, evidence_rank, load_gold, summarize
 from citeqa.ingest import load_corpus
 from citeqa.models import Answer
@@ -81,8 +81,8 @@ HYBRID_ALL, HYBRID_STRICT = "citeqa hybrid, answer all", "citeqa hybrid, strict"
 SWEEP = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8)
 
 
-class TimedQueryCache:
-    """Wraps the embedder so that every system reuses the same question vectors.
+class TimedQueryCache(PrecomputedEmbedder):
+    """Every system reuses the same question vectors.
 
     :meth:`warm` embeds all questions in one batch (the vectors equal one-at-a-time embedding to
     ~1e-7) and times one-at-a-time embedding, the way the answerer embeds a question, for the
@@ -91,13 +91,11 @@ class TimedQueryCache:
     """
 
     def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.vectors: dict[str, np.ndarray] = {}
+        super().__init__(inner)
         self.seconds: dict[str, float] = {}
 
     def warm(self, questions: Sequence[str], timed: Sequence[str]) -> None:
-        texts = [q for q in dict.fromkeys(clean_question(q) for q in questions) if q not in self.vectors]
-        self.vectors.update(zip(texts, self.inner.embed(texts)))
+        self.add([clean_question(q) for q in questions])
         for q in dict.fromkeys(clean_question(q) for q in timed):
             if q not in self.seconds:
                 t0 = time.perf_counter()
@@ -111,19 +109,6 @@ class TimedQueryCache:
     def cost(self, question: str) -> float:
         """Seconds it took to embed ``question`` by itself (the mean over the timed ones if it was not timed)."""
         return self.seconds.get(clean_question(question), self.mean_seconds)
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if len(texts) == 1 and texts[0] in self.vectors:
-            return self.vectors[texts[0]][None, :]
-        return self.inner.embed(texts)
-
-    def embed_many(self, texts: Sequence[str]) -> np.ndarray:
-        return getattr(self.inner, "embed_many", self.inner.embed)(texts)
-
-    def __getattr__(self, name: str):  # the inner embedder's optional extras (embed_with_sentences)
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
 
 
 # ----------------------------------------------------------------------------------------------- seed

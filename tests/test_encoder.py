@@ -18,7 +18,7 @@ import pytest
 
 import citeqa.encoder as encoder_module
 from citeqa.config import DEFAULT_MODEL, Settings
-from citeqa.embed import HashEmbedder, SentenceTransformerEmbedder, make_embedder, model_folder
+from citeqa.embed import HashEmbedder, PrecomputedEmbedder, SentenceTransformerEmbedder, make_embedder, model_folder
 from citeqa.encoder import BertEncoder, unsupported_reason
 from citeqa.encoder_torch import native_bf16, torch_available
 from citeqa.errors import ModelError
@@ -179,3 +179,25 @@ def test_ask_imports_no_torch_when_the_index_exists(tmp_path: Path) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert "HEAVY [] 0" in out.stdout, out.stdout + out.stderr
+
+
+def test_precomputed_embedder_serves_added_texts_and_passes_the_rest_through() -> None:
+    inner = HashEmbedder()
+    calls: list[list[str]] = []
+
+    class Counting:
+        def embed(self, texts):
+            calls.append(list(texts))
+            return inner.embed(texts)
+
+        def embed_with_sentences(self, texts, sentences):
+            return "extra"
+
+    emb = PrecomputedEmbedder(Counting())
+    emb.add(["one question", "another question", "one question"])
+    assert calls == [["one question", "another question"]]
+    assert np.array_equal(emb.embed(["one question"]), inner.embed(["one question"]))
+    assert len(calls) == 1, "an added text comes from the table"
+    assert np.array_equal(emb.embed(["new text"]), inner.embed(["new text"])) and len(calls) == 2
+    assert emb.embed_many(["a", "b"]).shape == (2, 384) and len(calls) == 3
+    assert emb.embed_with_sentences([], []) == "extra", "the inner embedder's extras pass through"

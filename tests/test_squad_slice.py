@@ -16,15 +16,13 @@ SQuAD", ACL 2018), text from Wikipedia, CC BY-SA 4.0.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from citeqa.calibration import load_calibration
 from citeqa.config import Settings
-from citeqa.embed import Embedder, make_embedder
+from citeqa.embed import PrecomputedEmbedder, make_embedder
 from citeqa.qa import clean_question
 from citeqa.squad import SquadArticle, SquadReport, SquadResult, load_squad, report, run_squad
 
@@ -43,28 +41,6 @@ MIN_NO_ANS_ABSTENTION = 0.2
 MAX_MEDIAN_ANSWER_CHARS = 250
 
 
-class PrecomputedQuestions:
-    """The real embedder, with the questions' vectors computed in one batch up front."""
-
-    def __init__(self, inner: Embedder, questions: Sequence[str]) -> None:
-        self.inner = inner
-        texts = list(dict.fromkeys(clean_question(q) for q in questions))
-        self.vectors = dict(zip(texts, inner.embed(texts)))
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if len(texts) == 1 and texts[0] in self.vectors:
-            return self.vectors[texts[0]][None, :]
-        return self.inner.embed(texts)
-
-    def embed_many(self, texts: Sequence[str]) -> np.ndarray:
-        return getattr(self.inner, "embed_many", self.inner.embed)(texts)
-
-    def __getattr__(self, name: str):  # the inner embedder's optional extras (embed_with_sentences)
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-
 def squad_slice(path: Path) -> list[SquadArticle]:
     """The first ``PARAGRAPHS`` paragraphs of the first ``ARTICLES`` articles, with their questions
     (the whole of :data:`SLICE`)."""
@@ -78,7 +54,8 @@ def squad_slice(path: Path) -> list[SquadArticle]:
 def results(tmp_path_factory: pytest.TempPathFactory) -> list[SquadResult]:
     settings = Settings()
     articles = squad_slice(SLICE)
-    embedder = PrecomputedQuestions(make_embedder(settings.model), [q.question for a in articles for q in a.questions])
+    embedder = PrecomputedEmbedder(make_embedder(settings.model))
+    embedder.add([clean_question(q.question) for a in articles for q in a.questions])
     return run_squad(articles, tmp_path_factory.mktemp("squad-slice"), embedder, settings)
 
 

@@ -116,6 +116,36 @@ def model_folder(model: str) -> Path | None:
     return folder if folder.is_dir() else None
 
 
+class PrecomputedEmbedder:
+    """Wraps an embedder: single texts added with :meth:`add` (embedded together, in one batch) come from a
+    table; everything else, and the wrapped embedder's extras (``embed_with_sentences``), goes to ``inner``.
+
+    For evaluations that ask many known questions: batch vectors equal one-at-a-time ones to ~1e-7.
+    """
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.vectors: dict[str, np.ndarray] = {}
+
+    def add(self, texts: Sequence[str]) -> None:
+        new = [t for t in dict.fromkeys(texts) if t not in self.vectors]
+        if new:
+            self.vectors.update(zip(new, self.inner.embed(new)))
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if len(texts) == 1 and texts[0] in self.vectors:
+            return self.vectors[texts[0]][None, :]
+        return self.inner.embed(texts)
+
+    def embed_many(self, texts: Sequence[str]) -> np.ndarray:
+        return getattr(self.inner, "embed_many", self.inner.embed)(texts)
+
+    def __getattr__(self, name: str) -> object:
+        if name == "inner":  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
 def make_embedder(model: str) -> Embedder:
     """The embedder for a model setting (``"hash"`` selects the fake, for tests).
 
