@@ -152,7 +152,7 @@ def _update(
     gone = set(changed)
     kept_files = {p: f for p, f in old["files"].items() if p not in gone}
     docs: list[Document] = []
-    skipped = [s for s in outside]
+    skipped = list(outside)
     for rel in changed:
         if rel not in fingerprints:
             continue  # removed
