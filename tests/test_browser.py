@@ -214,8 +214,10 @@ def test_passages_accordion_examples_settings_and_clear(page: Page, server: Serv
     sync_api.expect(page.locator("#cq-question textarea")).to_have_value(question)
     page.get_by_text("Settings", exact=True).first.click()
     page.fill("#cq-k input[type=number]", "3")
-    page.press("#cq-k input[type=number]", "Enter")
+    page.press("#cq-k input[type=number]", "Tab")  # the slider takes a typed number on blur
+    sync_api.expect(page.locator("#cq-k input[type=range]")).to_have_value("3")
     page.get_by_label("bm25").check()
+    sync_api.expect(page.get_by_label("bm25")).to_be_checked()
     page.click("#cq-ask")
     page.wait_for_selector("#cq-chat .bot-row", timeout=60_000)
     open_passages(page)
@@ -224,6 +226,7 @@ def test_passages_accordion_examples_settings_and_clear(page: Page, server: Serv
     text = passages.inner_text()
     assert "fused" in text and "dense" in text and "BM25" in text
     expected = server.qa.ask(question, k=3, mode="bm25")
+    sync_api.expect(passages.locator("summary")).to_have_count(len(expected.passages))
     shown = [s.inner_text().split(" fused ")[0] for s in passages.locator("summary").all()]
     assert shown == [f"#{p.rank} {p.chunk.doc} — {p.chunk.section}" for p in expected.passages]
     passages.locator("summary").first.click()
