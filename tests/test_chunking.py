@@ -9,7 +9,8 @@ import pytest
 
 from citeqa.chunking import chunk_corpus, chunk_document, detect_headings, sections
 from citeqa.htmltext import html_to_text
-from citeqa.ingest import load_corpus, markdown_headings
+from citeqa.ingest import load_corpus
+from citeqa.mdheadings import markdown_headings
 from citeqa.models import Chunk, Document, sha256_hex
 from citeqa.text import is_space
 

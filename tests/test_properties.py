@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from citeqa.chunking import chunk_document, detect_headings
 from citeqa.htmltext import html_to_text
-from citeqa.ingest import markdown_headings
+from citeqa.mdheadings import markdown_headings
 from citeqa.models import Chunk, Document, Span, sha256_hex
 from citeqa.text import BULLET_RE, is_space, split_sentences
 
