@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 
 import citeqa.encoder as encoder_module
+from citeqa.bertweights import unsupported_reason
 from citeqa.config import DEFAULT_MODEL, Settings
 from citeqa.embed import HashEmbedder, PrecomputedEmbedder, SentenceTransformerEmbedder, make_embedder, model_folder
-from citeqa.encoder import BertEncoder, unsupported_reason
+from citeqa.encoder import BertEncoder
 from citeqa.encoder_torch import native_bf16, torch_available
 from citeqa.errors import ModelError
 

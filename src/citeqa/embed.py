@@ -16,8 +16,9 @@ from typing import Protocol
 
 import numpy as np
 
+from citeqa.bertweights import unsupported_reason
 from citeqa.config import DEFAULT_MODEL, offline_model_env
-from citeqa.encoder import BertEncoder, unsupported_reason
+from citeqa.encoder import BertEncoder
 from citeqa.errors import ModelError
 from citeqa.text import words
 

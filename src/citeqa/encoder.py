@@ -16,15 +16,14 @@ CPU has native bfloat16 (:mod:`citeqa.encoder_torch`), several times faster.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from citeqa.bertweights import Layer, load_weights, unsupported_reason
 from citeqa.encoder_torch import TorchForward, native_bf16, torch_available  # torch itself loads lazily
 from citeqa.errors import ModelError
 from citeqa.pooling import Sentence, pool_sentences
@@ -37,55 +36,6 @@ _A = [np.float32(0.5 * a) for a in (0.254829592, -0.284496736, 1.421413741, -1.4
 _ROWS = 256  # rows per block of the feed-forward step (keeps the 4x wide intermediate in cache)
 Forward = Callable[[list[list[int]]], np.ndarray]
 BULK_MIN = 64  # texts; fewer go through the float32 numpy pass
-_BERT_KEYS = ("word_embeddings", "position_embeddings", "token_type_embeddings")
-
-
-def unsupported_reason(folder: Path) -> str | None:
-    """Why :class:`BertEncoder` cannot run the model in ``folder``, or ``None`` when it can."""
-    try:
-        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        pooling = json.loads((folder / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
-        st_config = _read_json(folder / "sentence_bert_config.json")
-    except (OSError, ValueError) as exc:
-        return f"not a readable sentence-transformers folder ({exc})"
-    kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
-    if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
-        return f"modules {kinds} (needs Transformer, Pooling[, Normalize])"
-    if [m.get("path") for m in modules[:2]] != ["", "1_Pooling"]:
-        return "unexpected module paths"
-    if config.get("model_type") != "bert" or config.get("position_embedding_type", "absolute") != "absolute":
-        return f"model type {config.get('model_type')!r} (needs bert with absolute positions)"
-    if config.get("hidden_act") != "gelu":
-        return f"activation {config.get('hidden_act')!r} (needs gelu)"
-    modes = {k for k, v in pooling.items() if k.startswith("pooling_mode") and v}
-    if modes != {"pooling_mode_mean_tokens"}:
-        return f"pooling {sorted(modes)} (needs mean pooling only)"
-    if st_config.get("do_lower_case"):
-        return "do_lower_case is set"
-    if not (folder / "model.safetensors").is_file() or not (folder / "tokenizer.json").is_file():
-        return "needs model.safetensors and tokenizer.json"
-    return None
-
-
-def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-
-@dataclass(frozen=True)
-class _Layer:
-    """One transformer layer's weights, matrices stored (in, out): ``x @ w`` reads them in order."""
-
-    qkv_w: np.ndarray  # (h, 3h): query, key and value side by side
-    qkv_b: np.ndarray
-    out_w: np.ndarray
-    out_b: np.ndarray
-    ln1: tuple[np.ndarray, np.ndarray]
-    up_w: np.ndarray
-    up_b: np.ndarray
-    down_w: np.ndarray
-    down_b: np.ndarray
-    ln2: tuple[np.ndarray, np.ndarray]
 
 
 class BertEncoder:
@@ -116,51 +66,10 @@ class BertEncoder:
             self._loaded = True
 
     def _read(self) -> None:
-        """Read the tokenizer and the weights (float32, query/key/value stacked)."""
-        from safetensors import safe_open
-        from tokenizers import Tokenizer
-
-        config = _read_json(self.folder / "config.json")
-        st_config = _read_json(self.folder / "sentence_bert_config.json")
-        tok_config = _read_json(self.folder / "tokenizer_config.json")
-        limit = int(config.get("max_position_embeddings", 512))
-        self.max_len = min(int(st_config.get("max_seq_length") or tok_config.get("model_max_length", limit)), limit)
-        self.heads = int(config["num_attention_heads"])
-        self.eps = np.float32(config.get("layer_norm_eps", 1e-12))
-        tok = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
-        tok.no_padding()
-        tok.enable_truncation(self.max_len)
-        self.tokenizer = tok
-        with safe_open(str(self.folder / "model.safetensors"), framework="np") as f:
-            names = list(f.keys())
-            prefix = "bert." if any(n.startswith("bert.embeddings.") for n in names) else ""
-
-            def get(name: str) -> np.ndarray:
-                return np.ascontiguousarray(f.get_tensor(prefix + name), dtype=np.float32)
-
-            word, pos, typ = (get(f"embeddings.{k}.weight") for k in _BERT_KEYS)
-            self.word, self.pos_type = word, pos + typ[0]  # every token has type id 0
-            self.ln0 = (get("embeddings.LayerNorm.weight"), get("embeddings.LayerNorm.bias"))
-            self.layers = [self._layer(get, f"encoder.layer.{i}.") for i in range(int(config["num_hidden_layers"]))]
-        self.dim = int(self.word.shape[1])
-
-    @staticmethod
-    def _layer(get: Callable[[str], np.ndarray], p: str) -> _Layer:
-        a = p + "attention."
-        qkv = [a + f"self.{n}." for n in ("query", "key", "value")]
-
-        def t(name: str) -> np.ndarray:
-            return np.ascontiguousarray(get(name).T)  # (in, out): a third faster than x @ w.T for short inputs
-
-        return _Layer(
-            np.ascontiguousarray(np.concatenate([get(n + "weight") for n in qkv]).T),
-            np.concatenate([get(n + "bias") for n in qkv]),
-            t(a + "output.dense.weight"), get(a + "output.dense.bias"),
-            (get(a + "output.LayerNorm.weight"), get(a + "output.LayerNorm.bias")),
-            t(p + "intermediate.dense.weight"), get(p + "intermediate.dense.bias"),
-            t(p + "output.dense.weight"), get(p + "output.dense.bias"),
-            (get(p + "output.LayerNorm.weight"), get(p + "output.LayerNorm.bias")),
-        )
+        """Read the tokenizer and the weights (:func:`citeqa.bertweights.load_weights`)."""
+        w = load_weights(self.folder)
+        self.tokenizer, self.max_len, self.heads, self.eps, self.dim = w.tokenizer, w.max_len, w.heads, w.eps, w.dim
+        self.word, self.pos_type, self.ln0, self.layers = w.word, w.pos_type, w.ln0, w.layers
 
     @property
     def dimension(self) -> int:
@@ -310,7 +219,7 @@ class BertEncoder:
             h = self._block(h, layer, n, width, bias)
         return h.reshape(n, width, -1), mask
 
-    def _block(self, h: np.ndarray, layer: _Layer, n: int, width: int, bias: np.ndarray) -> np.ndarray:
+    def _block(self, h: np.ndarray, layer: Layer, n: int, width: int, bias: np.ndarray) -> np.ndarray:
         dim, heads = h.shape[1], self.heads
         hd = dim // heads
         qkv = h @ layer.qkv_w
