@@ -92,10 +92,10 @@ def reindex(corpus: Path) -> dict:
 
 def encoder_throughput(corpus: Path, sample: int) -> dict:
     """chunks/s of the baseline and of citeqa's encoders on one random sample of chunk texts."""
-    from citeqa.chunking import chunk_corpus
     from citeqa.config import Settings
-    from citeqa.embed import make_embedder, resolve_model
-    from citeqa.ingest import load_corpus
+    from citeqa.encode.embedder import make_embedder, resolve_model
+    from citeqa.ingest.chunking import chunk_corpus
+    from citeqa.ingest.files import load_corpus
 
     settings = Settings()
     docs, _ = load_corpus(corpus)
@@ -127,7 +127,7 @@ def encoder_throughput(corpus: Path, sample: int) -> dict:
 
 def export_vectors() -> None:
     """Chunk and sentence vectors of the live index, for the scale benchmark."""
-    from citeqa.vectors import load_dense
+    from citeqa.index.vectors import load_dense
 
     folder, manifest = _live()
     dense = load_dense(folder / "dense.faiss", manifest["dimension"])

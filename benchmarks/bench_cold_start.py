@@ -38,7 +38,7 @@ def main() -> None:
             raise SystemExit(f"citeqa ask failed: {r['stderr'][-2000:]}")
         runs.append(r["seconds"])
     answer = r["stdout"].strip().splitlines()[0]
-    imp = run_timed([sys.executable, "-X", "importtime", "-m", "citeqa.cli", *cmd[1:]])
+    imp = run_timed([sys.executable, "-X", "importtime", "-m", "citeqa.app.cli", *cmd[1:]])
     tops = {}
     for line in imp["stderr"].splitlines():
         m = re.match(r"import time:\s+\d+ \|\s+(\d+) \|( *)(\S+)", line)

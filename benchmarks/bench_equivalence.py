@@ -22,9 +22,9 @@ from common import CACHE, SEED_CORPUS, SEED_QA, write_result
 
 
 def run(name: str, embedder: object, bulk_min: int | None = None) -> tuple[dict, list]:
-    import citeqa.encoder as encoder_module
+    import citeqa.encode.bert_numpy as encoder_module
     from citeqa.config import Settings
-    from citeqa.evaluate import evaluate, load_gold
+    from citeqa.eval.evaluate import evaluate, load_gold
     from citeqa.qa import QA
 
     old = encoder_module.BULK_MIN
@@ -46,8 +46,8 @@ def run(name: str, embedder: object, bulk_min: int | None = None) -> tuple[dict,
 
 def main() -> None:
     from citeqa.config import Settings
-    from citeqa.embed import SentenceTransformerEmbedder, make_embedder
-    from citeqa.encoder_torch import native_bf16, torch_available
+    from citeqa.encode.bert_torch import native_bf16, torch_available
+    from citeqa.encode.embedder import SentenceTransformerEmbedder, make_embedder
 
     CACHE.mkdir(exist_ok=True)
     model = Settings().model

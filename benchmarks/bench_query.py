@@ -31,9 +31,9 @@ def wiki_questions(n: int = 200) -> list[str]:
 
 
 def measure(corpus: Path, index_dir: Path, questions: list[str], rounds: int) -> dict:
+    from citeqa.answer.retrieve import retrieve
     from citeqa.config import Settings
     from citeqa.qa import QA
-    from citeqa.retrieve import retrieve
 
     ensure_index(corpus, index_dir)
     settings = Settings(corpus_dir=corpus, index_dir=index_dir)

@@ -62,7 +62,7 @@ def _blocks(base: np.ndarray, n: int):
 
 def dense(n: int) -> dict:
     from citeqa.config import Settings
-    from citeqa.vectors import build_dense_blocks, dense_search, load_dense
+    from citeqa.index.vectors import build_dense_blocks, dense_search, load_dense
 
     base, source = _bases()
     queries = _derive(base, QUERIES, seed=1)
@@ -122,7 +122,7 @@ def _zipf_words(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 
 
 def bm25(n: int) -> dict:
-    from citeqa.bm25 import BM25
+    from citeqa.index.bm25 import BM25
 
     rng = np.random.default_rng(3)
     vocab, cdf = _zipf_words(rng)

@@ -61,7 +61,7 @@ def child_env() -> dict[str, str]:
 
 def console_script() -> list[str]:
     script = Path(sys.executable).with_name("citeqa")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "citeqa.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "citeqa.app.cli"]
 
 
 def start_server(corpus: Path, index: Path, model: str | None, log: Path,

@@ -6,13 +6,13 @@ character offsets, the windows are embedded with the same embedder as citeqa
 and searched with a FAISS ``IndexFlatIP``. The answer is the top window; it
 never abstains. The one-sentence variant answers with the sentence of the top
 window whose vector is closest to the question's. The windows' sentences
-(:func:`citeqa.text.split_sentences`) are embedded with the index, as citeqa
+(:func:`citeqa.ingest.sentences.split_sentences`) are embedded with the index, as citeqa
 embeds its sentences when it indexes; ``sentences_at_query_time=True`` embeds
 the top window's sentences for each question instead (slower).
 
 Answers come back as :class:`citeqa.models.Answer` objects (the top five
 windows as passages, the quote as a citation), so the scorers of
-:mod:`citeqa.evaluate` and :mod:`citeqa.squad` apply to them unchanged.
+:mod:`citeqa.eval.evaluate` and :mod:`citeqa.eval.squad` apply to them unchanged.
 
     from naive import NaiveIndex
     idx = NaiveIndex(docs, embedder)          # docs: [(path, text), ...]
@@ -26,9 +26,9 @@ from collections.abc import Sequence
 import faiss
 import numpy as np
 
-from citeqa.embed import Embedder
+from citeqa.encode.embedder import Embedder
+from citeqa.ingest.sentences import is_space, split_sentences
 from citeqa.models import Answer, Chunk, Citation, Passage, Span
-from citeqa.text import is_space, split_sentences
 
 WINDOW_CHARS = 500
 TOP_K = 5

@@ -4,9 +4,9 @@
 
 Two data sets in one run:
 
-* the seed gold set: ``corpus/`` with ``tests/data/seed_qa.jsonl`` (scored by :mod:`citeqa.evaluate`);
+* the seed gold set: ``corpus/`` with ``tests/data/seed_qa.jsonl`` (scored by :mod:`citeqa.eval.evaluate`);
 * SQuAD 2.0 (default ``../shared/squad2/dev-v2.0-articles-0-5.json`` beside the repository), one corpus
-  per article and one document per paragraph (scored by :mod:`citeqa.squad`; indexes cached in
+  per article and one document per paragraph (scored by :mod:`citeqa.eval.squad`; indexes cached in
   ``.bench/squad``).
 
 Rows: the naive 500-character-window baseline and its one-sentence variant (``benchmarks/naive.py``),
@@ -43,15 +43,12 @@ from pathlib import Path
 
 import numpy as np
 
-from citeqa.answer import apply_threshold
-from citeqa.calibration import Calibration, load_calibration
+from citeqa.answer.calibration import Calibration, load_calibration
+from citeqa.answer.extract import apply_threshold
 from citeqa.config import Settings, offline_model_env
-from citeqa.embed import Embedder, PrecomputedEmbedder, make_embedder
-from citeqa.evaluate import GoldItem, ItemResult, Report, answer_hit, evaluate, evidence_rank, load_gold, summarize
-from citeqa.ingest import load_corpus
-from citeqa.models import Answer
-from citeqa.qa import QA, clean_question
-from citeqa.squad import (
+from citeqa.encode.embedder import Embedder, PrecomputedEmbedder, make_embedder
+from citeqa.eval.evaluate import GoldItem, ItemResult, Report, answer_hit, evaluate, evidence_rank, load_gold, summarize
+from citeqa.eval.squad import (
     SquadArticle,
     SquadReport,
     SquadResult,
@@ -60,7 +57,10 @@ from citeqa.squad import (
     report,
     run_squad,
 )
-from citeqa.squad import summarize as squad_summarize
+from citeqa.eval.squad import summarize as squad_summarize
+from citeqa.ingest.files import load_corpus
+from citeqa.models import Answer
+from citeqa.qa import QA, clean_question
 from naive import NaiveIndex
 
 ROOT = Path(__file__).resolve().parents[1]

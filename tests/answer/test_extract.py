@@ -1,4 +1,4 @@
-"""Tests for citeqa.answer (through QA with the hash embedder, and directly): citations are verbatim."""
+"""Tests for citeqa.answer.extract (through QA with the hash embedder, and directly): citations are verbatim."""
 
 from __future__ import annotations
 
@@ -8,17 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from citeqa.answer import extract_answer
-from citeqa.calibration import Calibration, load_calibration
-from citeqa.embed import HashEmbedder
+from citeqa.answer.calibration import Calibration, load_calibration
+from citeqa.answer.extract import extract_answer
+from citeqa.encode.embedder import HashEmbedder
+from citeqa.ingest.sentences import split_sentences
+from citeqa.ingest.terms import terms
 from citeqa.models import Answer, Chunk, Passage, Span
 from citeqa.qa import QA
-from citeqa.text import split_sentences, terms
 
-SEED_QA = Path(__file__).resolve().parent / "data" / "seed_qa.jsonl"
+SEED_QA = Path(__file__).resolve().parents[1] / "data" / "seed_qa.jsonl"
 QUESTIONS = [json.loads(line)["q"] for line in SEED_QA.read_text(encoding="utf-8").splitlines() if line.strip()]
 SEPARATORS = set(" \n…")  # what may stand between two quotes of one answer
-SEED_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+SEED_CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 
 
 def assert_made_of_quotes(ans: Answer) -> None:

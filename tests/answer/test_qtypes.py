@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from citeqa.answer import answer_span
-from citeqa.qtypes import EXPANSION, OTHER, PERSON, question_type, typed_spans
+from citeqa.answer.extract import answer_span
+from citeqa.answer.qtypes import EXPANSION, OTHER, PERSON, question_type, typed_spans
 
 SENTENCE = (
     "The activity was implemented jointly by the Ministry of Industry and Information Technology (MIIT) and "

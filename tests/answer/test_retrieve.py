@@ -1,4 +1,4 @@
-"""Tests for citeqa.retrieve: reciprocal rank fusion and the three retrieval modes."""
+"""Tests for citeqa.answer.retrieve: reciprocal rank fusion and the three retrieval modes."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from citeqa.answer.retrieve import MODES, retrieve, rrf
 from citeqa.errors import InputError
 from citeqa.qa import QA
-from citeqa.retrieve import MODES, retrieve, rrf
 
 IOT_Q = "When was the EU-China IoT Advisory Group established?"
-SEED_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+SEED_CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 
 
 def test_rrf_math() -> None:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page
 
 CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
 IOT_Q = "When was the EU-China IoT Advisory Group established?"
 IOT_QUOTE = "The EU-China IoT Advisory Group was established in February 2011."
@@ -67,7 +67,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    from citeqa.ui import build_app, launch
+    from citeqa.app.ui import build_app, launch
 
     tmp = tmp_path_factory.mktemp("browser")
     corpus = tmp / "corpus"

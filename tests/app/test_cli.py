@@ -1,4 +1,4 @@
-"""Tests for citeqa.cli: the commands in-process with the hash model, and once for real as a subprocess."""
+"""Tests for citeqa.app.cli: the commands in-process with the hash model, and once for real as a subprocess."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from citeqa.cli import main
-from citeqa.index import current_folder
+from citeqa.app.cli import main
+from citeqa.index.layout import current_folder
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED_QA = ROOT / "tests" / "data" / "seed_qa.jsonl"
 IOT_Q = "When was the EU-China IoT Advisory Group established?"
 ANSWER_KEYS = {"question", "answer", "abstained", "confidence", "answer_span", "citations", "passages"}
@@ -285,7 +285,7 @@ def test_eval_bad_gold_file(capsys: pytest.CaptureFixture[str], dirs: list[str],
 
 def _console_script() -> list[str]:
     script = Path(sys.executable).with_name("citeqa")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "citeqa.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "citeqa.app.cli"]
 
 
 @pytest.mark.integration

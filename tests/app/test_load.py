@@ -26,7 +26,7 @@ from citeqa.qa import QA
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 IOT_Q = "When was the EU-China IoT Advisory Group established?"
 QUESTIONS = (
     IOT_Q,
@@ -53,7 +53,7 @@ def free_port() -> int:
 
 def console_script() -> list[str]:
     script = Path(sys.executable).with_name("citeqa")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "citeqa.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "citeqa.app.cli"]
 
 
 def child_env() -> dict[str, str]:

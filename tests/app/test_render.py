@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from citeqa import render
+from citeqa.app import render
 from citeqa.models import Answer, Chunk, Citation, Passage, Span
 
 DOC = "Title\n\nFirst line.\nThe group was set up in <b>February 2011</b> & met.\nLast line.\n"

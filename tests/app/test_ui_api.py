@@ -17,8 +17,8 @@ import gradio as gr
 import pytest
 from gradio_client import Client
 
-from citeqa import ui
-from citeqa.cli import main
+from citeqa.app import ui
+from citeqa.app.cli import main
 from citeqa.config import Settings
 from citeqa.models import Answer
 from citeqa.qa import QA
@@ -295,7 +295,7 @@ def test_cli_serve_passes_options(fake_settings: Settings, no_launch: list, monk
 def test_citeqa_serve_subprocess_answers_through_the_api(fake_settings: Settings) -> None:
     port = free_port()
     env = {**os.environ, "CITEQA_MODEL": "hash", "GRADIO_ANALYTICS_ENABLED": "False"}
-    cmd = [sys.executable, "-m", "citeqa.cli", "serve", "--corpus", str(fake_settings.corpus_dir),
+    cmd = [sys.executable, "-m", "citeqa.app.cli", "serve", "--corpus", str(fake_settings.corpus_dir),
            "--index", str(fake_settings.index_dir), "--port", str(port)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from citeqa.app.uploads import MAX_NAME_CHARS, safe_filename, save_upload
 from citeqa.errors import InputError
-from citeqa.ingest import SUPPORTED
-from citeqa.uploads import MAX_NAME_CHARS, safe_filename, save_upload
+from citeqa.ingest.files import SUPPORTED
 from pdfs import text_pdf
 
 

@@ -1,4 +1,4 @@
-"""Tests for citeqa.encoder: the numpy BERT encoder against sentence-transformers, its bulk path, model choice.
+"""Tests for citeqa.encode.bert_numpy: the numpy BERT encoder against sentence-transformers, bulk path, model choice.
 
 The tests marked ``integration`` load torch and sentence-transformers; the
 others use only the numpy encoder (the bundled weights load in well under a second).
@@ -16,15 +16,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import citeqa.encoder as encoder_module
-from citeqa.bertweights import unsupported_reason
+import citeqa.encode.bert_numpy as encoder_module
 from citeqa.config import DEFAULT_MODEL, Settings
-from citeqa.embed import HashEmbedder, PrecomputedEmbedder, SentenceTransformerEmbedder, make_embedder, model_folder
-from citeqa.encoder import BertEncoder
-from citeqa.encoder_torch import native_bf16, torch_available
+from citeqa.encode.bert_numpy import BertEncoder
+from citeqa.encode.bert_torch import native_bf16, torch_available
+from citeqa.encode.embedder import (
+    HashEmbedder,
+    PrecomputedEmbedder,
+    SentenceTransformerEmbedder,
+    make_embedder,
+    model_folder,
+)
+from citeqa.encode.weights import unsupported_reason
 from citeqa.errors import ModelError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED_DOC = (ROOT / "corpus" / "eu_china_expert_groups.txt").read_text(encoding="utf-8")
 
 TEXTS = [
@@ -171,7 +177,7 @@ def test_ask_imports_no_torch_when_the_index_exists(tmp_path: Path) -> None:
 
     QA(Settings(corpus_dir=ROOT / "corpus", index_dir=tmp_path / "index")).build()
     code = (
-        "import sys; from citeqa.cli import main\n"
+        "import sys; from citeqa.app.cli import main\n"
         f"rc = main(['ask', '--corpus', {str(ROOT / 'corpus')!r}, '--index', {str(tmp_path / 'index')!r},"
         " 'What is ICT?'])\n"
         "heavy = sorted(m for m in ('torch', 'transformers', 'sentence_transformers', 'gradio') if m in sys.modules)\n"

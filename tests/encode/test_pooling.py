@@ -1,4 +1,5 @@
-"""Tests for citeqa.pooling (span -> token selection, late-pooled vectors) and citeqa.sentvecs (what a build embeds).
+"""Tests for citeqa.encode.pooling (span -> token selection, late-pooled vectors) and
+citeqa.index.sentence_vectors (what a build embeds).
 
 Fast: the real tokenizer loads in milliseconds; no model runs here except in
 the ``integration`` test that compares the numpy and torch passes.
@@ -13,22 +14,22 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-import citeqa.encoder as encoder_module
-from citeqa.build import build_index
-from citeqa.chunking import chunk_document
+import citeqa.encode.bert_numpy as encoder_module
 from citeqa.config import DEFAULT_MODEL, Settings, load_settings
-from citeqa.embed import HashEmbedder, model_folder
-from citeqa.encoder import BertEncoder
-from citeqa.encoder_torch import native_bf16, torch_available
+from citeqa.encode.bert_numpy import BertEncoder
+from citeqa.encode.bert_torch import native_bf16, torch_available
+from citeqa.encode.embedder import HashEmbedder, model_folder
+from citeqa.encode.pooling import pool_sentences, span_tokens
 from citeqa.errors import IndexIncompatibleError
-from citeqa.index import check_compatible, read_manifest
-from citeqa.ingest import load_corpus
+from citeqa.index.build import build_index
+from citeqa.index.layout import check_compatible, read_manifest
+from citeqa.index.sentence_vectors import chunk_and_sentence_vectors, sentence_parts
+from citeqa.index.store import EmbeddingCache
+from citeqa.ingest.chunking import chunk_document
+from citeqa.ingest.files import load_corpus
 from citeqa.models import Chunk, Document, Span
-from citeqa.pooling import pool_sentences, span_tokens
-from citeqa.sentvecs import chunk_and_sentence_vectors, sentence_parts
-from citeqa.store import EmbeddingCache
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED_DOC = (ROOT / "corpus" / "eu_china_expert_groups.txt").read_text(encoding="utf-8")
 
 

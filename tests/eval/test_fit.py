@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from citeqa.calibrate import WRONG_REFUSAL_COST, best_threshold, cost_threshold, refusal_threshold
+from citeqa.eval.fit import WRONG_REFUSAL_COST, best_threshold, cost_threshold, refusal_threshold
 
 
 def test_cost_threshold_is_the_break_even_probability() -> None:

@@ -5,7 +5,7 @@ The slice: the first 10 paragraphs of the first two articles of ``../shared/squa
 kept in the repository as ``tests/data/squad2_slice.json`` (official SQuAD JSON format), so the test runs on
 any clean clone. Each article
 is indexed in a temporary work folder and every question is asked once with min confidence 0
-(:func:`citeqa.squad.run_squad`); the default threshold is applied afterwards. The question vectors
+(:func:`citeqa.eval.squad.run_squad`); the default threshold is applied afterwards. The question vectors
 are computed up front in one batch (they match one-at-a-time embedding to ~1e-7, and the figures
 below are the same either way): on a busy two-core machine that takes the test from minutes to
 well under one.
@@ -20,19 +20,19 @@ from pathlib import Path
 
 import pytest
 
-from citeqa.calibration import load_calibration
+from citeqa.answer.calibration import load_calibration
 from citeqa.config import Settings
-from citeqa.embed import PrecomputedEmbedder, make_embedder
+from citeqa.encode.embedder import PrecomputedEmbedder, make_embedder
+from citeqa.eval.squad import SquadArticle, SquadReport, SquadResult, load_squad, report, run_squad
 from citeqa.qa import clean_question
-from citeqa.squad import SquadArticle, SquadReport, SquadResult, load_squad, report, run_squad
 
 pytestmark = pytest.mark.integration
 
-SLICE = Path(__file__).resolve().parent / "data" / "squad2_slice.json"
+SLICE = Path(__file__).resolve().parents[1] / "data" / "squad2_slice.json"
 ARTICLES, PARAGRAPHS = 2, 10
 
 # Measured on this slice (bundled all-MiniLM-L6-v2, packaged calibration.json with default threshold 0.2,
-# the expected-cost threshold of citeqa.calibrate): HasAns hit answering everything 0.828 (53/64), NoAns
+# the expected-cost threshold of citeqa.eval.fit): HasAns hit answering everything 0.828 (53/64), NoAns
 # abstention at the default threshold 0.235 (19/81), citations verbatim 1.000, median answer 216 characters
 # (HasAns hit at the default threshold 0.8125, overall accuracy 0.490, gold paragraph recall@1/5 0.797/0.984).
 # Earlier calibrations: threshold 0.1303 measured NoAns 0.099 (8/81); threshold 0.1361 0.136 (11/81).

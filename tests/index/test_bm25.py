@@ -1,4 +1,4 @@
-"""Tests for citeqa.bm25: ranking, scores and the pickle-free save/load round trip."""
+"""Tests for citeqa.index.bm25: ranking, scores and the pickle-free save/load round trip."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from citeqa.bm25 import BM25
 from citeqa.errors import IndexCorruptError
-from citeqa.text import terms
+from citeqa.index.bm25 import BM25
+from citeqa.ingest.terms import terms
 
 TEXTS = [
     "The EU-China IoT Advisory Group was established in February 2011.",

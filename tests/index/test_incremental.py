@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from citeqa.build import MAX_DEAD, build_index
+from citeqa.answer.retrieve import retrieve
 from citeqa.config import Settings
-from citeqa.embed import HashEmbedder
-from citeqa.index import LoadedIndex, load_index
+from citeqa.encode.embedder import HashEmbedder
+from citeqa.index.build import MAX_DEAD, build_index
+from citeqa.index.layout import LoadedIndex, load_index
+from citeqa.ingest.terms import terms
 from citeqa.qa import QA
-from citeqa.retrieve import retrieve
-from citeqa.text import terms
 
 EMB = HashEmbedder()
 TOPICS = ["harbour", "orchard", "glacier", "railway", "library", "vineyard", "lighthouse", "observatory",

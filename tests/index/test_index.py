@@ -1,4 +1,4 @@
-"""Tests for citeqa.index: manifest, compatibility checks, incremental builds, damage, locking, swaps."""
+"""Tests for citeqa.index.layout: manifest, compatibility checks, incremental builds, damage, locking, swaps."""
 
 from __future__ import annotations
 
@@ -12,12 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from citeqa.build import BuildReport, build_index
-from citeqa.chunking import chunk_corpus
 from citeqa.config import Settings
-from citeqa.embed import HashEmbedder
+from citeqa.encode.embedder import HashEmbedder
 from citeqa.errors import IndexBusyError, IndexCorruptError, IndexIncompatibleError, IndexMissingError
-from citeqa.index import (
+from citeqa.index.build import BuildReport, build_index
+from citeqa.index.layout import (
     FORMAT,
     build_lock,
     current_folder,
@@ -25,11 +24,12 @@ from citeqa.index import (
     read_manifest,
     stale_files,
 )
-from citeqa.ingest import load_corpus
+from citeqa.ingest.chunking import chunk_corpus
+from citeqa.ingest.files import load_corpus
 from citeqa.models import sha256_hex
 from citeqa.qa import QA
 
-SEED_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+SEED_CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 
 
 

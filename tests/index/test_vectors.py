@@ -1,4 +1,4 @@
-"""Tests for citeqa.vectors: index type by size, exact and approximate search, block builds, damage."""
+"""Tests for citeqa.index.vectors: index type by size, exact and approximate search, block builds, damage."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from citeqa.errors import IndexCorruptError
-from citeqa.vectors import build_dense, build_dense_blocks, dense_scores, dense_search, load_dense
+from citeqa.index.vectors import build_dense, build_dense_blocks, dense_scores, dense_search, load_dense
 
 
 def _unit(n: int, dim: int = 32, seed: int = 0) -> np.ndarray:

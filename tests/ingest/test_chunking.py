@@ -1,4 +1,4 @@
-"""Tests for citeqa.chunking: offsets, sections, lead-ins, size bound, overlap and ids."""
+"""Tests for citeqa.ingest.chunking: offsets, sections, lead-ins, size bound, overlap and ids."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from citeqa.chunking import chunk_corpus, chunk_document, detect_headings, sections
-from citeqa.htmltext import html_to_text
-from citeqa.ingest import load_corpus
-from citeqa.mdheadings import markdown_headings
+from citeqa.ingest.chunking import chunk_corpus, chunk_document, detect_headings, sections
+from citeqa.ingest.files import load_corpus
+from citeqa.ingest.html import html_to_text
+from citeqa.ingest.markdown import markdown_headings
+from citeqa.ingest.sentences import is_space
 from citeqa.models import Chunk, Document, sha256_hex
-from citeqa.text import is_space
 
-SEED_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+SEED_CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 
 
 def _doc(text: str, fmt: str = "txt", path: str = "doc.txt") -> Document:

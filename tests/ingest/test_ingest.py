@@ -1,4 +1,4 @@
-"""Tests for citeqa.ingest: scanning the corpus and reading each file format."""
+"""Tests for citeqa.ingest.files: scanning the corpus and reading each file format."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from citeqa.errors import CorpusError, InputError
-from citeqa.htmltext import html_to_text
-from citeqa.ingest import (
+from citeqa.ingest.files import (
     SUPPORTED,
     Skipped,
     file_fingerprints,
@@ -18,10 +17,11 @@ from citeqa.ingest import (
     read_document,
     scan_corpus,
 )
+from citeqa.ingest.html import html_to_text
 from citeqa.models import sha256_hex
 from pdfs import blank_pdf, text_pdf
 
-SEED_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+SEED_CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 
 
 def _write(path: Path, data: str | bytes) -> Path:

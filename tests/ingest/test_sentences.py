@@ -1,11 +1,12 @@
-"""Tests for citeqa.text: sentence spans over the original text, and terms for matching."""
+"""Tests for citeqa.ingest.sentences: sentence spans over the original text, and terms for matching."""
 
 from __future__ import annotations
 
 import pytest
 
+from citeqa.ingest.sentences import is_space, paragraphs, split_sentences
+from citeqa.ingest.terms import stem, terms, words
 from citeqa.models import Span
-from citeqa.text import is_space, paragraphs, split_sentences, stem, terms, words
 
 
 def sents(text: str, **kw: int) -> list[str]:

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from citeqa.cli import main
+from citeqa.app.cli import main
 from citeqa.config import Settings
-from citeqa.index import current_folder, load_index, read_manifest
+from citeqa.index.layout import current_folder, load_index, read_manifest
 from citeqa.models import sha256_hex
 from citeqa.qa import QA
 
@@ -40,7 +40,7 @@ BUSY = "citeqa: error: another `citeqa index` is building {}; try again when it 
 
 def console_script() -> list[str]:
     script = Path(sys.executable).with_name("citeqa")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "citeqa.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "citeqa.app.cli"]
 
 
 def env() -> dict[str, str]:
@@ -68,7 +68,7 @@ class Setup:
 
     def __init__(self, root: Path, megabytes: float) -> None:
         self.corpus, self.index = root / "corpus", root / "index"
-        shutil.copytree(Path(__file__).resolve().parents[1] / "corpus", self.corpus)
+        shutil.copytree(Path(__file__).resolve().parents[2] / "corpus", self.corpus)
         self.args = ["--corpus", str(self.corpus), "--index", str(self.index), "--model", "hash"]
         assert main(["index", *self.args]) == 0
         self.first = current_folder(self.index)

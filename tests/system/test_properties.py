@@ -7,11 +7,11 @@ from itertools import pairwise
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from citeqa.chunking import chunk_document, detect_headings
-from citeqa.htmltext import html_to_text
-from citeqa.mdheadings import markdown_headings
+from citeqa.ingest.chunking import chunk_document, detect_headings
+from citeqa.ingest.html import html_to_text
+from citeqa.ingest.markdown import markdown_headings
+from citeqa.ingest.sentences import BULLET_RE, is_space, split_sentences
 from citeqa.models import Chunk, Document, Span, sha256_hex
-from citeqa.text import BULLET_RE, is_space, split_sentences
 
 PROFILE = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

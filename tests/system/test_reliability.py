@@ -27,15 +27,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from citeqa.cli import main
+from citeqa.app.cli import main
 from citeqa.config import Settings
 from citeqa.errors import InputError
-from citeqa.index import current_folder, read_manifest
+from citeqa.index.layout import current_folder, read_manifest
+from citeqa.index.store import FeedbackStore
 from citeqa.qa import QA, clean_question
-from citeqa.store import FeedbackStore
 from pdfs import blank_pdf, text_pdf
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "citeqa"
 SEED_DOC = "eu_china_expert_groups.txt"
 IOT_Q = "When was the EU-China IoT Advisory Group established?"
@@ -68,7 +68,7 @@ def assert_error(code: int, err: str, expected_code: int, *fragments: str) -> No
 
 def console_script() -> list[str]:
     script = Path(sys.executable).with_name("citeqa")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "citeqa.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "citeqa.app.cli"]
 
 
 def citeqa(*args: str | bytes, env: dict[str, str] | None = None, stdin: bytes | None = None,
@@ -307,7 +307,7 @@ def test_mixed_corpus_warnings_from_a_real_subprocess(mixed: Path, tmp_path: Pat
 
 @pytest.fixture()
 def no_launch(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
-    from citeqa import ui
+    from citeqa.app import ui
 
     calls: list[tuple] = []
     monkeypatch.setattr(ui, "launch", lambda demo, host, port, share: calls.append((host, port, share)))
@@ -379,10 +379,10 @@ def _as_nobody(argv: list[str], uid: int, gid: int, workdir: Path) -> tuple[int,
     when Python lives under /root), else in a forked child that drops its privileges (modules already loaded)."""
     setpriv = shutil.which("setpriv")
     drop = [setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups"] if setpriv else None
-    if drop and subprocess.run([*drop, sys.executable, "-c", "import citeqa.cli"], capture_output=True,
+    if drop and subprocess.run([*drop, sys.executable, "-c", "import citeqa.app.cli"], capture_output=True,
                                timeout=60, check=False).returncode == 0:
         env = {**os.environ, "HOME": str(workdir), "HF_HUB_OFFLINE": "1"}
-        done = subprocess.run([*drop, sys.executable, "-m", "citeqa.cli", *argv], capture_output=True, text=True,
+        done = subprocess.run([*drop, sys.executable, "-m", "citeqa.app.cli", *argv], capture_output=True, text=True,
                               env=env, cwd=workdir, timeout=120, check=False)
         return done.returncode, done.stdout, done.stderr
     import faiss  # noqa: F401 - loaded before the fork: the child may not read the interpreter's folders
@@ -487,8 +487,8 @@ def write_big_text(path: Path, megabytes: float, seed: int = 0) -> int:
 BIG_INDEX_SCRIPT = """
 import resource, sys, numpy as np
 import citeqa.qa
-from citeqa.cli import main
-from citeqa.embed import HashEmbedder
+from citeqa.app.cli import main
+from citeqa.encode.embedder import HashEmbedder
 
 class MemoHash(HashEmbedder):  # the hash embedder with its word vectors memoised: same vectors, 4x faster
     memo = {}
@@ -680,7 +680,7 @@ def test_disk_full_during_a_build_is_a_message_and_the_old_index_stays(
     capsys: pytest.CaptureFixture[str], built: list[str], seed_copy: Path, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import citeqa.build
+    import citeqa.index.build
 
     live = current_folder(tmp_path / "index")
     (seed_copy / "kites.txt").write_text("Kites were flown on the beach in 2020.", encoding="utf-8")
@@ -688,8 +688,8 @@ def test_disk_full_during_a_build_is_a_message_and_the_old_index_stays(
     def full(path: Path, *_a: object) -> None:
         raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(citeqa.build, "write_store", full)
-    monkeypatch.setattr(citeqa.build, "update_store", full)
+    monkeypatch.setattr(citeqa.index.build, "write_store", full)
+    monkeypatch.setattr(citeqa.index.build, "update_store", full)
     code, out, err = run(capsys, "index", *built)
     assert code == 74 and out == ""
     assert re.fullmatch(r"citeqa: error: No space left on device: \S+store\.sqlite\n", err), err
@@ -811,7 +811,7 @@ SAFE_INDEX_FILE = re.compile(
 def test_index_folder_holds_only_data_formats_through_a_whole_lifecycle(
     capsys: pytest.CaptureFixture[str], built: list[str], seed_copy: Path, tmp_path: Path
 ) -> None:
-    from citeqa import ui
+    from citeqa.app import ui
 
     index = tmp_path / "index"
     qa = QA(Settings(corpus_dir=seed_copy, index_dir=index, model="hash"))
@@ -863,7 +863,7 @@ HOSTILE_NAMES = [  # name -> stored name, or None when refused
 
 @pytest.mark.parametrize(("name", "stored"), HOSTILE_NAMES, ids=[repr(n)[:40] for n, _ in HOSTILE_NAMES])
 def test_hostile_upload_names_stay_inside_the_corpus(tmp_path: Path, name: str, stored: str | None) -> None:
-    from citeqa.uploads import save_upload
+    from citeqa.app.uploads import save_upload
 
     corpus, source = tmp_path / "corpus", tmp_path / "incoming" / "upload.bin"
     corpus.mkdir()
@@ -883,7 +883,7 @@ def test_hostile_upload_names_stay_inside_the_corpus(tmp_path: Path, name: str, 
 
 
 def test_long_non_ascii_upload_name_is_shortened_to_fit_the_file_system(tmp_path: Path) -> None:
-    from citeqa.uploads import save_upload
+    from citeqa.app.uploads import save_upload
 
     source = tmp_path / "up.txt"
     source.write_text("The lighthouse was painted red in 1921.", encoding="utf-8")
@@ -892,7 +892,7 @@ def test_long_non_ascii_upload_name_is_shortened_to_fit_the_file_system(tmp_path
 
 
 def test_oversize_upload_at_the_real_limit_is_refused_without_reading_it(tmp_path: Path) -> None:
-    from citeqa.uploads import MAX_UPLOAD_BYTES, save_upload
+    from citeqa.app.uploads import MAX_UPLOAD_BYTES, save_upload
 
     huge = tmp_path / "huge.txt"
     with open(huge, "wb") as fh:  # sparse: costs no disk
@@ -903,7 +903,7 @@ def test_oversize_upload_at_the_real_limit_is_refused_without_reading_it(tmp_pat
 
 
 def test_app_upload_of_a_file_named_with_backslashes_lands_in_the_corpus(fake_qa: QA, tmp_path: Path) -> None:
-    from citeqa import ui
+    from citeqa.app import ui
 
     evil = tmp_path / "incoming" / "..\\..\\kites.txt"  # a legal file name on Linux
     evil.parent.mkdir()

@@ -1,7 +1,7 @@
 """Weights that turn answer signals into a sentence score and a calibrated confidence.
 
 The default weights ship in ``calibration.json`` beside this module; they are
-fitted by ``citeqa calibrate`` (see :mod:`citeqa.calibrate`) and can be replaced
+fitted by ``citeqa calibrate`` (see :mod:`citeqa.eval.fit`) and can be replaced
 by a file of the same shape.
 """
 

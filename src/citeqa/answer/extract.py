@@ -15,10 +15,10 @@ from itertools import pairwise
 
 import numpy as np
 
-from citeqa.calibration import Calibration
+from citeqa.answer.calibration import Calibration
+from citeqa.answer.qtypes import EXPANSION, OTHER, question_type, span_priority, typed_spans
+from citeqa.ingest.terms import cached_terms as terms
 from citeqa.models import Answer, Chunk, Citation, Passage, Span
-from citeqa.qtypes import EXPANSION, OTHER, question_type, span_priority, typed_spans
-from citeqa.text import cached_terms as terms
 
 MAX_LIST_CHARS = 1200
 # The runner-up sentence joins the answer when it is at least half as likely as the best (scores are logits).

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from citeqa.index import LoadedIndex
+from citeqa.index.layout import LoadedIndex
+from citeqa.index.vectors import dense_scores, dense_search
+from citeqa.ingest.terms import terms
 from citeqa.models import Passage
-from citeqa.text import terms
-from citeqa.vectors import dense_scores, dense_search
 
 MODES = ("hybrid", "dense", "bm25")
 

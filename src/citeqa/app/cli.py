@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from citeqa.app.progress import progress_bars
 from citeqa.config import Settings, load_settings
 from citeqa.errors import CiteqaError
 from citeqa.models import Answer
@@ -59,30 +60,11 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(corpus_dir=args.corpus, index_dir=args.index, model=args.model)
 
 
-def _progress():
-    from tqdm import tqdm
-
-    bars: dict[str, tqdm] = {}
-
-    def report(what: str, done: int, total: int) -> None:
-        bar = bars.get(what)
-        if bar is None:
-            unit = what[:-1] if what.endswith("s") else what
-            bar = bars[what] = tqdm(
-                total=total, desc=f"embedding {what}", unit=unit, file=sys.stderr, leave=True, disable=None
-            )
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
-
-    return report
-
-
 def cmd_index(args: argparse.Namespace) -> int:
     from citeqa.qa import QA
 
     qa = QA(_settings(args))
-    report = qa.build(_progress())
+    report = qa.build(progress_bars())
     for path, reason in report.skipped:
         print(f"warning: skipped {path}: {reason}", file=sys.stderr)
     if report.up_to_date:
@@ -147,7 +129,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.question is not None:
         clean_question(args.question)  # refuse a bad question or option before building an index
     qa.options(args.k, args.mode, args.min_confidence)
-    built = qa.ensure_index(_progress())
+    built = qa.ensure_index(progress_bars())
     if built:
         for path, reason in built.skipped:
             print(f"warning: skipped {path}: {reason}", file=sys.stderr)
@@ -177,7 +159,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from citeqa.evaluate import evaluate, load_gold
+    from citeqa.eval.evaluate import evaluate, load_gold
     from citeqa.qa import QA
 
     if args.squad:
@@ -186,7 +168,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise CiteqaError("give a gold JSONL file, or --squad FILE")
     items = load_gold(args.gold)
     qa = QA(_settings(args))
-    qa.ensure_index(_progress())
+    qa.ensure_index(progress_bars())
     report, _ = evaluate(qa, items, k=args.k, mode=args.mode, min_confidence=args.min_confidence)
     if args.json:
         print(json.dumps(report.__dict__, default=str))
@@ -196,9 +178,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _eval_squad(args: argparse.Namespace) -> int:
-    from citeqa.calibration import load_calibration
-    from citeqa.embed import make_embedder
-    from citeqa.squad import format_table, load_squad, report, run_squad
+    from citeqa.answer.calibration import load_calibration
+    from citeqa.encode.embedder import make_embedder
+    from citeqa.eval.squad import format_table, load_squad, report, run_squad
 
     settings = _settings(args)
     articles = load_squad(args.squad)
@@ -215,7 +197,7 @@ def _eval_squad(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from citeqa.ui import serve
+    from citeqa.app.ui import serve
 
     return serve(_settings(args), host=args.host, port=args.port, share=args.share)
 

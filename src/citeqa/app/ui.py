@@ -1,4 +1,4 @@
-"""The Gradio chat app: layout and event wiring. The HTML comes from :mod:`citeqa.render`.
+"""The Gradio chat app: layout and event wiring. The HTML comes from :mod:`citeqa.app.render`.
 
 :class:`ChatApp` holds the handlers (plain Python, testable without a browser);
 :func:`build_app` lays the page out and wires events; :func:`serve` builds the
@@ -19,15 +19,16 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home (a
 
 import gradio as gr
 
-from citeqa import render
+from citeqa.app import render
+from citeqa.app.progress import progress_bars
+from citeqa.app.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, save_upload
 from citeqa.config import MODES, Settings
 from citeqa.errors import CiteqaError
+from citeqa.index.store import FeedbackStore
 from citeqa.models import Answer
 from citeqa.qa import QA, clean_question
-from citeqa.store import FeedbackStore
-from citeqa.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, save_upload
 
-log = logging.getLogger("citeqa.ui")
+log = logging.getLogger("citeqa.app.ui")
 SEED_DOC = "eu_china_expert_groups.txt"
 SEED_EXAMPLES = (
     "When was the EU-China IoT Advisory Group established?",
@@ -262,8 +263,6 @@ def is_loopback(host: str) -> bool:
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> int:
     """Build the index if it is missing or stale, then serve the chat app until interrupted."""
-    from citeqa.cli import _progress
-
     if not is_loopback(host):
         print(f"warning: binding {host}: the app (your documents, uploads and feedback) is reachable from other "
               "machines on the network, without authentication", file=sys.stderr)
@@ -271,7 +270,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: 
         print("warning: --share opens a PUBLIC Gradio link: anyone with the link can read your documents and upload "
               "files", file=sys.stderr)
     qa = QA(settings)
-    report = qa.build(_progress())
+    report = qa.build(progress_bars())
     for path, reason in report.skipped:
         print(f"warning: skipped {path}: {reason}", file=sys.stderr)
     print(f"index: {report.documents} documents, {report.chunks} passages", file=sys.stderr)

@@ -1,6 +1,6 @@
 """Saving uploaded files into the corpus folder, safely.
 
-A file is checked (type, size, readable by :mod:`citeqa.ingest`) before it
+A file is checked (type, size, readable by :mod:`citeqa.ingest.files`) before it
 lands in the corpus, under a sanitised name, and never over another file: a
 name already taken by different content gets a numeric suffix
 (``report-1.pdf``). The file is written to a hidden temporary name first
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from citeqa.errors import InputError
-from citeqa.ingest import SUPPORTED, UnusableFileError, read_document
+from citeqa.ingest.files import SUPPORTED, UnusableFileError, read_document
 from citeqa.models import sha256_hex
 
 MAX_UPLOAD_MB = 20
@@ -48,7 +48,7 @@ def safe_filename(name: str) -> str:
     :data:`MAX_NAME_CHARS` characters.
 
     Raises:
-        InputError: the extension is not one of :data:`citeqa.ingest.SUPPORTED`.
+        InputError: the extension is not one of :data:`citeqa.ingest.files.SUPPORTED`.
     """
     base = re.split(r"[/\\]", str(name))[-1]
     base = unicodedata.normalize("NFKC", base)

@@ -9,9 +9,9 @@ a second, against several seconds for torch and sentence-transformers.
 
 Texts are tokenized, sorted by length and run in batches of similar length under
 a token budget, so little work goes to padding; numpy's BLAS runs on one thread
-per batch (see :mod:`citeqa.threads`) and many texts run one batch per core.
+per batch (see :mod:`citeqa.encode.threads`) and many texts run one batch per core.
 :meth:`BertEncoder.embed_many` (index builds) uses a bfloat16 torch pass where the
-CPU has native bfloat16 (:mod:`citeqa.encoder_torch`), several times faster.
+CPU has native bfloat16 (:mod:`citeqa.encode.bert_torch`), several times faster.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from citeqa.bertweights import Layer, load_weights, unsupported_reason
-from citeqa.encoder_torch import TorchForward, native_bf16, torch_available  # torch itself loads lazily
+from citeqa.encode.bert_torch import TorchForward, native_bf16, torch_available  # torch itself loads lazily
+from citeqa.encode.pooling import Sentence, pool_sentences
+from citeqa.encode.threads import cores, release_memory, single_threaded_blas
+from citeqa.encode.weights import Layer, load_weights, unsupported_reason
 from citeqa.errors import ModelError
-from citeqa.pooling import Sentence, pool_sentences
-from citeqa.threads import cores, release_memory, single_threaded_blas
 
 # Abramowitz & Stegun 7.1.26 for erfc(z) = poly(t) * exp(-z^2), t = 1 / (1 + p z), |error| < 1.5e-7;
 # folded for GELU: gelu(x) = max(x, 0) - |x| * 0.5 * erfc(|x| / sqrt 2).
@@ -66,8 +66,8 @@ class BertEncoder:
             self._loaded = True
 
     def _read(self) -> None:
-        """Read the tokenizer and the weights (:func:`citeqa.bertweights.load_weights`)."""
-        w = load_weights(self.folder)
+        """Read the tokenizer and the weights (:func:`citeqa.encode.weights.load_weights`)."""
+        w = self.weights = load_weights(self.folder)
         self.tokenizer, self.max_len, self.heads, self.eps, self.dim = w.tokenizer, w.max_len, w.heads, w.eps, w.dim
         self.word, self.pos_type, self.ln0, self.layers = w.word, w.pos_type, w.ln0, w.layers
 
@@ -106,7 +106,7 @@ class BertEncoder:
         """Vectors of ``texts`` (as :meth:`embed_many`) and late-pooled vectors of their sentences, one pass.
 
         ``sentences[i]`` describes the sentences of ``texts[i]`` by character spans
-        (see :func:`citeqa.pooling.pool_sentences`); the result holds one matrix of
+        (see :func:`citeqa.encode.pooling.pool_sentences`); the result holds one matrix of
         L2-normalised rows per text, a row of zeros for a sentence that late pooling
         cannot embed (cut off by truncation, or without tokens). Uses the bfloat16
         torch pass where :meth:`embed_many` would, else the float32 numpy pass.
@@ -147,7 +147,7 @@ class BertEncoder:
         self._load()
         with self._lock:
             if self._bulk is None:
-                self._bulk = TorchForward(self)
+                self._bulk = TorchForward(self.weights)
         return self._bulk
 
     def _workers(self) -> ThreadPoolExecutor:

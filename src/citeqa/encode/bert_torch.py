@@ -1,4 +1,4 @@
-"""The bulk path of :class:`citeqa.encoder.BertEncoder`: the same BERT forward pass in torch, bfloat16 matmuls.
+"""The bulk path of :class:`~citeqa.encode.bert_numpy.BertEncoder`: its BERT forward pass in torch, bf16 matmuls.
 
 Used only to embed many texts at once (an index build) on a CPU with native
 bfloat16 dot products (AVX512-BF16 or AMX), where it is several times faster
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from citeqa.encoder import BertEncoder
+    from citeqa.encode.weights import BertWeights
 
 
 @lru_cache(maxsize=1)
@@ -44,9 +44,9 @@ def torch_available() -> bool:
 
 
 class TorchForward:
-    """Runs an encoder's weights through torch; ``forward`` mirrors :meth:`BertEncoder.forward`."""
+    """Runs a model's weights through torch; ``forward`` mirrors ``BertEncoder.forward`` of the numpy encoder."""
 
-    def __init__(self, enc: BertEncoder, dtype: str = "bfloat16") -> None:
+    def __init__(self, enc: BertWeights, dtype: str = "bfloat16") -> None:
         import torch
 
         self.torch = torch

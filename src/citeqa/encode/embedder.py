@@ -1,7 +1,7 @@
 """Embedders: a one-method protocol, the real model (loaded lazily, once) and a fake for tests.
 
 The bundled model (and any local BERT sentence-transformers folder) runs on
-:class:`citeqa.encoder.BertEncoder`, a numpy forward pass that needs no torch,
+:class:`citeqa.encode.bert_numpy.BertEncoder`, a numpy forward pass that needs no torch,
 so ``citeqa ask`` starts in a fraction of a second; other models go through
 sentence-transformers.
 """
@@ -16,11 +16,11 @@ from typing import Protocol
 
 import numpy as np
 
-from citeqa.bertweights import unsupported_reason
 from citeqa.config import DEFAULT_MODEL, offline_model_env
-from citeqa.encoder import BertEncoder
+from citeqa.encode.bert_numpy import BertEncoder
+from citeqa.encode.weights import unsupported_reason
 from citeqa.errors import ModelError
-from citeqa.text import words
+from citeqa.ingest.terms import words
 
 
 class Embedder(Protocol):
@@ -29,7 +29,7 @@ class Embedder(Protocol):
     An embedder may also offer ``embed_many(texts)``, a faster way to embed many
     texts at once (same vectors within a tested tolerance), and
     ``embed_with_sentences(texts, sentences)``, late-pooled sentence vectors from
-    the same pass (see :mod:`citeqa.sentvecs`); the index build uses them where present.
+    the same pass (see :mod:`citeqa.index.sentence_vectors`); the index build uses them where present.
     """
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
@@ -151,7 +151,7 @@ def make_embedder(model: str) -> Embedder:
     """The embedder for a model setting (``"hash"`` selects the fake, for tests).
 
     A local BERT sentence-transformers folder (the bundled model among them) runs
-    on the numpy encoder of :mod:`citeqa.encoder`, which needs no torch; any other
+    on the numpy encoder of :mod:`citeqa.encode.bert_numpy`, which needs no torch; any other
     model goes through sentence-transformers.
     """
     if model.startswith("hash"):

@@ -1,4 +1,4 @@
-"""The weights and tokenizer of a BERT sentence-transformers folder, read for :class:`citeqa.encoder.BertEncoder`."""
+"""The weights and tokenizer of a BERT sentence-transformers folder, read for the numpy and torch encoders."""
 
 from __future__ import annotations
 

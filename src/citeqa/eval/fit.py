@@ -1,4 +1,4 @@
-"""Fitting the answerer's weights on data: ``python -m citeqa.calibrate --squad FILE``.
+"""Fitting the answerer's weights on data: ``python -m citeqa.eval.fit --squad FILE``.
 
 Two logistic models, fitted with plain numpy (L2-regularised IRLS):
 
@@ -25,16 +25,22 @@ from pathlib import Path
 
 import numpy as np
 
-from citeqa.answer import extract_answer, sentence_features
-from citeqa.calibration import CONFIDENCE_FEATURES, DEFAULT_PATH, SENTENCE_FEATURES, Calibration, load_calibration
+from citeqa.answer.calibration import (
+    CONFIDENCE_FEATURES,
+    DEFAULT_PATH,
+    SENTENCE_FEATURES,
+    Calibration,
+    load_calibration,
+)
+from citeqa.answer.extract import extract_answer, sentence_features
+from citeqa.answer.retrieve import retrieve
 from citeqa.config import Settings, load_settings
-from citeqa.embed import Embedder, make_embedder
-from citeqa.evaluate import answer_hit
+from citeqa.encode.embedder import Embedder, make_embedder
+from citeqa.eval.evaluate import answer_hit
+from citeqa.eval.squad import SquadQuestion, load_squad, prepare_article
+from citeqa.ingest.terms import terms
 from citeqa.models import Passage
 from citeqa.qa import QA
-from citeqa.retrieve import retrieve
-from citeqa.squad import SquadQuestion, load_squad, prepare_article
-from citeqa.text import terms
 
 OFF_TOPIC_REFUSAL = 0.95
 # Refusing a question the documents answer costs as much as four wrong quotes: a wrong quote is marked
@@ -230,7 +236,7 @@ def score(samples: Sequence[Sample], cal: Calibration) -> dict[str, float]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m citeqa.calibrate", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m citeqa.eval.fit", description=__doc__)
     ap.add_argument("--squad", type=Path, required=True)
     ap.add_argument("--work", type=Path, default=Path(".bench/squad"))
     ap.add_argument("--out", type=Path, default=DEFAULT_PATH)

@@ -17,11 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from citeqa.answer import apply_threshold
+from citeqa.answer.extract import apply_threshold
 from citeqa.config import Settings
-from citeqa.embed import Embedder
+from citeqa.encode.embedder import Embedder
 from citeqa.errors import InputError
-from citeqa.evaluate import answer_hit
+from citeqa.eval.evaluate import answer_hit
 from citeqa.models import Answer, sha256_hex
 from citeqa.qa import QA
 

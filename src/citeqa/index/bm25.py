@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from citeqa.errors import IndexCorruptError
-from citeqa.text import terms
+from citeqa.ingest.terms import terms
 
 _SLICE = 1 << 22  # postings per step when computing weights
 

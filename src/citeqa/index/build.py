@@ -1,7 +1,7 @@
 """Building the index folder: a full build, or an incremental update of the live index.
 
 Both write a new data folder beside the live one and then swap ``CURRENT`` (see
-:mod:`citeqa.index`), so a crash at any point leaves the last good index in place.
+:mod:`citeqa.index.layout`), so a crash at any point leaves the last good index in place.
 
 An update re-reads, re-chunks and embeds only the files that changed. Rows are
 never renumbered: the chunks of changed or removed files become dead rows
@@ -23,12 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from citeqa import __version__
-from citeqa.bm25 import BM25
-from citeqa.chunking import chunk_corpus
 from citeqa.config import Settings
-from citeqa.embed import Embedder
+from citeqa.encode.embedder import Embedder
 from citeqa.errors import IndexCorruptError, IndexIncompatibleError
-from citeqa.index import (
+from citeqa.index.bm25 import BM25
+from citeqa.index.layout import (
     FORMAT,
     LoadedIndex,
     Progress,
@@ -42,11 +41,12 @@ from citeqa.index import (
     swap_in,
     write_json,
 )
-from citeqa.ingest import Skipped, UnusableFileError, corpus_scan, load_corpus, read_document
+from citeqa.index.sentence_vectors import chunk_and_sentence_vectors
+from citeqa.index.store import EmbeddingCache, update_store, write_store
+from citeqa.index.vectors import append_dense, build_dense
+from citeqa.ingest.chunking import chunk_corpus
+from citeqa.ingest.files import Skipped, UnusableFileError, corpus_scan, load_corpus, read_document
 from citeqa.models import Chunk, Document, sha256_hex
-from citeqa.sentvecs import chunk_and_sentence_vectors
-from citeqa.store import EmbeddingCache, update_store, write_store
-from citeqa.vectors import append_dense, build_dense
 
 MAX_DEAD = 0.25  # an update leaving more dead rows than this share of all rows is a full build instead
 

@@ -9,7 +9,7 @@ Layout of ``index_dir``::
     feedback.sqlite    user votes (never touched by a build)
     .lock              held while a build runs
 
-A build (:mod:`citeqa.build`) writes a new data folder beside the live one and
+A build (:mod:`citeqa.index.build`) writes a new data folder beside the live one and
 then swaps ``CURRENT``: a crash at any point leaves the last good index in place.
 """
 
@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 
-from citeqa.bm25 import BM25
 from citeqa.config import Settings
 from citeqa.errors import (
     IndexBusyError,
@@ -36,10 +35,11 @@ from citeqa.errors import (
     IndexMissingError,
     InputError,
 )
-from citeqa.ingest import file_fingerprints
+from citeqa.index.bm25 import BM25
+from citeqa.index.store import ChunkStore
+from citeqa.index.vectors import load_dense, search_params
+from citeqa.ingest.files import file_fingerprints
 from citeqa.models import sha256_hex
-from citeqa.store import ChunkStore
-from citeqa.vectors import load_dense, search_params
 
 FORMAT = 2  # 2: incremental updates (positions, order.npy, dead.npy, BM25 term frequencies)
 Progress = Callable[[str, int, int], None]

@@ -6,7 +6,7 @@ Two ways to make sentence vectors (``Settings.sentence_vectors``):
     each sentence's :meth:`~citeqa.models.Chunk.sentence_embed_text` (section —
     lead-in — sentence) is embedded by itself: one more forward pass per sentence.
 ``"late"``
-    late pooling (:mod:`citeqa.pooling`): the pass that embeds a chunk also gives
+    late pooling (:mod:`citeqa.encode.pooling`): the pass that embeds a chunk also gives
     each of its sentences a vector, the mean of the token states inside the
     sentence plus a weighted share of the section title's and lead-in's. Needs an
     embedder with ``embed_with_sentences`` (the real encoders); others, and
@@ -30,10 +30,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from citeqa.embed import Embedder
+from citeqa.encode.embedder import Embedder
+from citeqa.encode.pooling import Part
+from citeqa.index.store import EmbeddingCache
 from citeqa.models import Chunk, sha256_hex
-from citeqa.pooling import Part
-from citeqa.store import EmbeddingCache
 
 Progress = Callable[[str, int, int], None]
 SENTENCE_VECTORS = ("late", "separate")

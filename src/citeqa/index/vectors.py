@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from citeqa.encode.threads import cores
 from citeqa.errors import IndexCorruptError
-from citeqa.threads import cores
 
 HNSW_M = 24
 HNSW_EF_CONSTRUCTION = 64

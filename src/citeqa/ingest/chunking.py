@@ -9,8 +9,8 @@ chunk's ``section``. Invariant: ``doc.text[c.start:c.end] == c.text``.
 
 from __future__ import annotations
 
+from citeqa.ingest.sentences import is_bullet, paragraphs, split_sentences
 from citeqa.models import Chunk, Document, Heading, Span
-from citeqa.text import is_bullet, paragraphs, split_sentences
 
 MAX_TITLE_CHARS = 100
 MAX_TITLE_WORDS = 14

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from citeqa.errors import CorpusError, InputError
-from citeqa.htmltext import html_to_text
-from citeqa.mdheadings import markdown_headings
+from citeqa.ingest.html import html_to_text
+from citeqa.ingest.markdown import markdown_headings
 from citeqa.models import Document, Heading, sha256_hex
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")

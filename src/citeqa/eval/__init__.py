@@ -1,0 +1,1 @@
+"""Eval: gold sets, the SQuAD 2.0 harness and the calibration fit. Beside the pipeline, never imported by it."""

@@ -1,0 +1,3 @@
+"""Index: the index folder (layout, manifest, lock, swap), full and incremental builds, the SQLite store,
+BM25 postings and the dense vectors (FAISS).
+"""
