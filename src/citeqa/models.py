@@ -8,6 +8,7 @@ string for ``Answer.answer_span``).
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_right
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -48,8 +49,10 @@ class Heading:
 class Document:
     """One source file, its text exactly as extracted, and its headings.
 
-    ``path`` is relative to the corpus folder, with ``/`` separators.
-    ``sha256`` hashes the file's bytes; ``id`` hashes the extracted text.
+    ``path`` is relative to the corpus folder, with ``/`` separators (undecodable
+    bytes of a file name written as ``\\xNN``). ``sha256`` hashes the file's bytes;
+    ``id`` hashes the extracted text. ``pages`` holds the offset where each page
+    starts in ``text`` (PDF only; empty for formats without pages).
     """
 
     path: str
@@ -57,10 +60,20 @@ class Document:
     format: str
     sha256: str
     headings: tuple[Heading, ...] = ()
+    pages: tuple[int, ...] = ()
 
     @property
     def id(self) -> str:
         return sha256_hex(self.text)[:16]
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page holding ``text[offset]`` (None without pages)."""
+        return page_at(self.pages, offset)
+
+
+def page_at(pages: tuple[int, ...], offset: int) -> int | None:
+    """The 1-based page whose range ``[pages[i], pages[i + 1])`` holds ``offset`` (None when ``pages`` is empty)."""
+    return max(1, bisect_right(pages, offset)) if pages else None
 
 
 @dataclass(frozen=True)
@@ -119,11 +132,12 @@ class Passage:
     score: float
     dense_score: float | None = None
     bm25_score: float | None = None
+    page: int | None = None  # the page of the chunk's start (PDF only)
 
 
 @dataclass(frozen=True)
 class Citation:
-    """A verbatim quote: ``document.text[start:end] == quote``."""
+    """A verbatim quote: ``document.text[start:end] == quote``; ``page``: the page of its start (PDF only)."""
 
     n: int
     doc: str
@@ -132,6 +146,7 @@ class Citation:
     end: int
     quote: str
     score: float
+    page: int | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +189,7 @@ class Answer:
                     "score": round(float(p.score), 6),
                     "dense_score": _round(p.dense_score),
                     "bm25_score": _round(p.bm25_score),
+                    "page": p.page,
                 }
                 for p in self.passages
             ],

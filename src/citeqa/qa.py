@@ -8,6 +8,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from citeqa.answer.calibration import Calibration, load_calibration
 from citeqa.answer.extract import extract_answer
@@ -18,7 +19,7 @@ from citeqa.errors import CiteqaError, IndexMissingError, InputError
 from citeqa.index.build import BuildReport, build_index
 from citeqa.index.layout import LoadedIndex, Progress, current_folder, load_index, stale_files
 from citeqa.ingest.terms import terms
-from citeqa.models import Answer, Document
+from citeqa.models import Answer, Document, page_at
 
 MAX_QUESTION_CHARS = 2000
 RECHECK_SECONDS = 1.0  # how often a long-lived QA looks for an index rebuilt by another process
@@ -161,8 +162,11 @@ class QA:
         got = retrieve(index, query, qvec, k, mode, self.settings.rrf_k)
         idf = {t: index.bm25.weight(t) for t in set(terms(query))}
         answer = extract_answer(query, qvec, got.passages, got.sentence_vectors, idf, self.calibration, threshold)
+        pages = index.store.pages({p.chunk.doc for p in answer.passages})
+        citations = tuple(replace(c, page=page_at(pages.get(c.doc, ()), c.start)) for c in answer.citations)
+        passages = tuple(replace(p, page=page_at(pages.get(p.chunk.doc, ()), p.chunk.start)) for p in answer.passages)
         return Answer(question, answer.answer, answer.abstained, answer.confidence, answer.answer_span,
-                      answer.citations, answer.passages, answer.features)
+                      citations, passages, answer.features)
 
     def ask_many(self, questions: Iterable[str], **kwargs: object) -> Iterable[Answer]:
         for q in questions:

@@ -22,6 +22,7 @@ import pytest
 
 from citeqa.config import Settings
 from citeqa.qa import QA
+from pdfs import GUIDE_OUTLINE, GUIDE_PAGES, pages_pdf
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page
@@ -74,6 +75,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     shutil.copytree(ROOT / "corpus", corpus)
     (corpus / "xss.md").write_text(XSS_MD, encoding="utf-8")
     (corpus / "xss.html").write_text(XSS_HTML, encoding="utf-8")
+    (corpus / "guide.pdf").write_bytes(pages_pdf(GUIDE_PAGES, GUIDE_OUTLINE))
     settings = Settings(corpus_dir=corpus, index_dir=tmp / "index")
     qa = QA(settings)
     qa.build()
@@ -198,6 +200,33 @@ def test_open_in_document_highlights_and_scrolls_to_the_quote(page: Page) -> Non
     assert geometry["scrolled"] > 0 or not geometry["below"], geometry
     assert "EU-China expert groups" in page.locator("#cq-docview pre").inner_text()
     shot(page, "document-view")
+
+
+def test_open_in_document_of_a_pdf_shows_the_page_with_the_quote_marked(page: Page) -> None:
+    msg = ask(page, "Who kept the light of the lighthouse from 1931 to 1960?")
+    assert "Mirela Voss" in msg.inner_text() and "guide.pdf — 1.1 Keepers — p. 3" in msg.inner_text()
+    assert "p. 3, characters" in page.locator("#cq-evidence").inner_text()
+    page.locator("#cq-evidence .cq-card", has_text="guide.pdf").locator("button.cq-open").first.click()
+    img = page.locator("#cq-docview figure.cq-page img")
+    img.wait_for(timeout=10_000)
+    page.wait_for_function("() => document.querySelector('#cq-docview figure.cq-page img').naturalWidth > 0")
+    assert page.locator("#cq-docview figure.cq-page").get_attribute("data-page") == "3"
+    assert page.locator("#cq-docview figure.cq-page").get_attribute("data-marked") == "1"
+    assert "Mirela Voss" in page.locator("#cq-docview mark#cq-target").inner_text(), "the text view beside it"
+    marked = page.evaluate("""() => {  // count the highlight's yellow pixels of the page image as shown
+        const im = document.querySelector('#cq-docview figure.cq-page img');
+        const c = document.createElement('canvas');
+        c.width = im.naturalWidth; c.height = im.naturalHeight;
+        const g = c.getContext('2d'); g.drawImage(im, 0, 0);
+        const d = g.getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i + 1] > 180 && d[i] - d[i + 2] > 60) n++;
+        return n;
+    }""")
+    assert marked > 500
+    box = img.bounding_box()
+    assert box and box["width"] > 200 and box["height"] > 250, "the page is shown at a readable size"
+    shot(page, "pdf-page")
 
 
 def test_followup_question_uses_the_conversation(page: Page) -> None:

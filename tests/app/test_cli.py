@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SEED_QA = ROOT / "tests" / "data" / "seed_qa.jsonl"
 IOT_Q = "When was the EU-China IoT Advisory Group established?"
 ANSWER_KEYS = {"question", "answer", "abstained", "confidence", "answer_span", "citations", "passages"}
-CITATION_KEYS = {"n", "doc", "section", "start", "end", "quote", "score"}
-PASSAGE_KEYS = {"rank", "chunk_id", "doc", "section", "start", "end", "text", "score", "dense_score", "bm25_score"}
+CITATION_KEYS = {"n", "doc", "section", "start", "end", "quote", "score", "page"}
+PASSAGE_KEYS = {"rank", "chunk_id", "doc", "section", "start", "end", "text", "score", "dense_score", "bm25_score",
+                "page"}
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -38,7 +39,7 @@ def check_contract(d: dict, question: str, corpus: Path) -> None:
     assert 0.0 <= d["confidence"] <= 1.0
     assert d["passages"]
     for p in d["passages"]:
-        assert set(p) == PASSAGE_KEYS
+        assert set(p) == PASSAGE_KEYS and p["page"] is None, "a text file has no pages"
         text = (corpus / p["doc"]).read_text(encoding="utf-8")
         assert text[p["start"] : p["end"]] == p["text"]
     if d["abstained"]:
@@ -46,7 +47,7 @@ def check_contract(d: dict, question: str, corpus: Path) -> None:
         return
     assert d["citations"]
     for c in d["citations"]:
-        assert set(c) == CITATION_KEYS
+        assert set(c) == CITATION_KEYS and c["page"] is None
         text = (corpus / c["doc"]).read_text(encoding="utf-8")
         assert text[c["start"] : c["end"]] == c["quote"]
     if d["answer_span"] is not None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from citeqa.app.uploads import MAX_NAME_CHARS, safe_filename, save_upload
 from citeqa.errors import InputError
 from citeqa.ingest.files import SUPPORTED
+from docxs import handbook_docx
 from pdfs import text_pdf
 
 
@@ -118,6 +119,8 @@ def test_unreadable_documents_are_refused(tmp_path: Path) -> None:
         save_upload(_upload(tmp_path, "bin.txt", b"\x00\x01\x02" * 100), corpus)
     with pytest.raises(InputError, match=r"not a readable PDF|no text layer"):
         save_upload(_upload(tmp_path, "fake.pdf", b"%PDF-1.4 not really a pdf"), corpus)
+    with pytest.raises(InputError, match=r"fake\.docx is not a readable Word file .*; it was not added"):
+        save_upload(_upload(tmp_path, "fake.docx", b"PK\x03\x04 not really a zip"), corpus)
     with pytest.raises(InputError, match="unsupported type"):
         save_upload(_upload(tmp_path, "run.sh", b"echo hi"), corpus)
     assert not any(p for p in corpus.iterdir() if not p.name.startswith("."))
@@ -135,6 +138,7 @@ def test_missing_source(tmp_path: Path) -> None:
         ("Guide.PDF", text_pdf("The lighthouse was painted red in 1921.")),
         ("page.html", b"<html><body><h1>Lighthouse</h1><p>Painted red in 1921.</p></body></html>"),
         ("notes.md", "# Lighthouse\n\nPainted red in 1921. Über-careful.\n".encode()),
+        ("Harbour Handbook.docx", handbook_docx()),
     ],
 )
 def test_each_supported_type_is_stored(tmp_path: Path, name: str, data: bytes) -> None:

@@ -269,7 +269,7 @@ def test_stale_files_detects_add_remove_modify(built: Settings) -> None:
     (corpus / "solar.md").unlink()
     harbour = corpus / "notes" / "harbour.txt"
     harbour.write_text(EXTRA_TXT + "One more line.\n", encoding="utf-8")
-    (corpus / "ignored.docx").write_text("not a supported type", encoding="utf-8")
+    (corpus / "ignored.odt").write_text("not a supported type", encoding="utf-8")
     assert stale_files(m, corpus) == ["new.txt", "notes/harbour.txt", "solar.md"]
 
 

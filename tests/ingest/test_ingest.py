@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
@@ -12,6 +11,8 @@ from citeqa.errors import CorpusError, InputError
 from citeqa.ingest.files import (
     SUPPORTED,
     Skipped,
+    corpus_name,
+    corpus_path,
     file_fingerprints,
     load_corpus,
     read_document,
@@ -19,7 +20,7 @@ from citeqa.ingest.files import (
 )
 from citeqa.ingest.html import html_to_text
 from citeqa.models import sha256_hex
-from pdfs import blank_pdf, text_pdf
+from pdfs import blank_pdf, encrypted_pdf, text_pdf
 
 SEED_CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 
@@ -91,9 +92,9 @@ def test_too_large_is_refused(tmp_path: Path) -> None:
 
 
 def test_unsupported_suffix(tmp_path: Path) -> None:
-    p = _write(tmp_path / "a.docx", "text")
+    p = _write(tmp_path / "a.odt", "text")
     with pytest.raises(InputError, match="unsupported file type"):
-        read_document(p, "a.docx")
+        read_document(p, "a.odt")
 
 
 # --- markdown ---------------------------------------------------------------
@@ -210,8 +211,8 @@ def test_html_without_visible_text(tmp_path: Path) -> None:
 def test_pdf_text_layer(tmp_path: Path) -> None:
     p = _write(tmp_path / "hello.pdf", text_pdf("Hello PDF world"))
     doc = read_document(p, "hello.pdf")
-    assert doc.format == "pdf" and doc.headings == ()
-    assert doc.text.strip() == "Hello PDF world"
+    assert doc.format == "pdf" and doc.headings == () and doc.pages == (0,)
+    assert doc.text == "Hello PDF world"
 
 
 def test_pdf_without_text_layer(tmp_path: Path) -> None:
@@ -221,14 +222,7 @@ def test_pdf_without_text_layer(tmp_path: Path) -> None:
 
 
 def test_encrypted_pdf(tmp_path: Path) -> None:
-    import pypdf
-
-    writer = pypdf.PdfWriter()
-    writer.add_blank_page(width=612, height=792)
-    writer.encrypt(user_password="pw", owner_password="owner", algorithm="RC4-128")
-    buf = io.BytesIO()
-    writer.write(buf)
-    p = _write(tmp_path / "locked.pdf", buf.getvalue())
+    p = _write(tmp_path / "locked.pdf", encrypted_pdf())
     with pytest.raises(InputError, match="encrypted"):
         read_document(p, "locked.pdf")
 
@@ -250,7 +244,7 @@ def test_scan_sorted_recursive_skips_hidden(tmp_path: Path) -> None:
     prints = file_fingerprints(tmp_path)
     assert set(prints) == set(rels)
     assert prints["b.txt"][0] == len("some text")
-    assert ".pdf" in SUPPORTED
+    assert ".pdf" in SUPPORTED and ".docx" in SUPPORTED
 
 
 def test_load_corpus_reports_skipped(tmp_path: Path) -> None:
@@ -302,6 +296,35 @@ def test_unreadable_file_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         read_document(locked, "locked.txt")
 
 
+# --- file names that are not UTF-8 --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", [b"bad\xffname.txt", b"sub\xe9dir/caf\xe9.md", b"back\\slash\xff.txt",
+                                 b"lit\\xfferal\xfe.txt"])
+def test_undecodable_file_names_get_a_stable_escaped_name_that_leads_back(tmp_path: Path, raw: bytes) -> None:
+    target = os.fsdecode(os.path.join(os.fsencode(str(tmp_path)), raw))
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    Path(target).write_text("The zebra crossing was painted in 1977.", encoding="utf-8")
+    (rel,) = file_fingerprints(tmp_path)
+    rel.encode("utf-8")  # storable anywhere (SQLite, JSON): no lone surrogates
+    assert "\\x" in rel and rel == corpus_name(Path(target), tmp_path)
+    assert corpus_path(tmp_path, rel) == Path(target) and corpus_path(tmp_path, rel).is_file()
+    docs, skipped = load_corpus(tmp_path)
+    assert [d.path for d in docs] == [rel] and skipped == []
+    assert list(file_fingerprints(tmp_path)) == [rel], "the same name on every scan"
+
+
+def test_a_valid_name_holding_a_written_escape_is_its_own_file(tmp_path: Path) -> None:
+    _write(tmp_path / "note\\xff.txt", "Written with a backslash.")
+    rel = next(iter(file_fingerprints(tmp_path)))
+    assert rel == "note\\xff.txt" and corpus_path(tmp_path, rel) == tmp_path / rel
+    bad = os.fsdecode(os.fsencode(str(tmp_path)) + b"/note\xff.txt")
+    Path(bad).write_text("An undecodable byte.", encoding="utf-8")
+    docs, skipped = load_corpus(tmp_path)
+    assert [d.text for d in docs] == ["Written with a backslash."], "the first in name order keeps the name"
+    assert skipped == [Skipped("note\\xff.txt", "its name reads the same as another file's once escaped; rename it")]
+
+
 def test_missing_corpus_dir(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match="does not exist"):
         load_corpus(tmp_path / "nope")
@@ -313,7 +336,7 @@ def test_missing_corpus_dir(tmp_path: Path) -> None:
 
 
 def test_empty_corpus_dir(tmp_path: Path) -> None:
-    with pytest.raises(CorpusError, match=r"no \.txt, \.md, \.html or \.pdf files"):
+    with pytest.raises(CorpusError, match=r"no \.txt, \.md, \.html, \.pdf or \.docx files"):
         load_corpus(tmp_path)
     _write(tmp_path / "notes.csv", "a,b")
     with pytest.raises(CorpusError, match=r"no \.txt"):

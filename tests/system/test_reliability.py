@@ -33,7 +33,8 @@ from citeqa.errors import InputError
 from citeqa.index.layout import current_folder, read_manifest
 from citeqa.index.store import FeedbackStore
 from citeqa.qa import QA, clean_question
-from pdfs import blank_pdf, text_pdf
+from docxs import handbook_docx
+from pdfs import blank_pdf, encrypted_pdf, text_pdf
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "citeqa"
@@ -222,6 +223,7 @@ GOOD = {
     "broken.html": b"<html><body><h2>Harbour notes<p>The harbour was dredged in 1998.<div><b>Ferries</i> leave at "
                    b"seven</table></span>",
     "report.pdf": text_pdf("The lighthouse was painted red in 1921."),
+    "handbook.docx": handbook_docx(),
 }
 BAD = {  # path -> (bytes or a maker, what the warning says)
     "empty.txt": (b"", "is empty"),
@@ -229,6 +231,8 @@ BAD = {  # path -> (bytes or a maker, what the warning says)
     "photo.txt": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8, "looks binary"),
     "scan.pdf": (blank_pdf, "has no text layer"),
     "fake.pdf": (b"%PDF-1.4\nthis is not really a pdf\n", "is not a readable PDF"),
+    "old.docx": (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), "is not a readable Word file"),
+    "locked.pdf": (encrypted_pdf, "is encrypted (password protected)"),
     "scripts-only.html": (b"<html><head><script>alert(1)</script></head><body><style>p{}</style></body></html>",
                           "no visible text"),
     "seed-copy-z.txt": (None, f"duplicate of {SEED_DOC}"),
@@ -305,6 +309,46 @@ def test_mixed_corpus_warnings_from_a_real_subprocess(mixed: Path, tmp_path: Pat
     assert sorted(re.findall(r"^warning: skipped (\S+): ", err, re.M)) == sorted(BAD)
 
 
+# --- a file name that is not UTF-8 -------------------------------------------------------------------------------
+
+BAD_NAME = os.fsdecode(b"bad\xffname.txt")  # what Linux allows: any bytes but "/" and NUL
+BAD_NAME_SHOWN = "bad\\xffname.txt"  # how citeqa names it: the undecodable byte written out
+ZEBRA = "The zebra crossing on Mill Street was painted in 1977."
+
+
+def test_a_file_name_that_is_not_utf8_is_indexed_under_an_escaped_name(
+    capsys: pytest.CaptureFixture[str], dirs: list[str], seed_copy: Path
+) -> None:
+    (seed_copy / BAD_NAME).write_text(ZEBRA + "\n", encoding="utf-8")
+    code, out, err = run(capsys, "index", *dirs)
+    assert code == 0 and err == "" and "indexed 2 documents" in out, "was exit 70: UnicodeEncodeError"
+    code, out, err = run(capsys, "ask", "When was the zebra crossing on Mill Street painted?", *dirs, "--json")
+    assert code == 0 and err == "", "not stale: the escaped name is stable"
+    got = json.loads(out)
+    assert got["citations"][0]["doc"] == BAD_NAME_SHOWN and got["citations"][0]["quote"] == ZEBRA
+    code, out, err = run(capsys, "index", *dirs)
+    assert code == 0 and "index is up to date" in out
+    qa = QA(Settings(corpus_dir=seed_copy, index_dir=Path(dirs[3]), model="hash"))
+    from citeqa.app import ui
+
+    app = ui.ChatApp(qa)
+    panel = html.unescape(app.documents_panel())
+    assert f"<td>{BAD_NAME_SHOWN}</td><td>txt</td><td>55</td><td>55 bytes</td>" in panel, "its size: the file is found"
+    (seed_copy / BAD_NAME).write_text(ZEBRA.replace("1977", "1978") + "\n", encoding="utf-8")
+    code, out, _ = run(capsys, "index", *dirs)
+    assert code == 0 and "indexed 2 documents" in out, "a change to the file is seen"
+    assert "1978" in QA(qa.settings).document(BAD_NAME_SHOWN).text
+
+
+def test_a_file_name_that_is_not_utf8_in_a_real_subprocess(seed_copy: Path, tmp_path: Path) -> None:
+    (seed_copy / BAD_NAME).write_text(ZEBRA + "\n", encoding="utf-8")
+    common = ["--corpus", str(seed_copy), "--index", str(tmp_path / "index"), "--model", "hash"]
+    done = citeqa("index", *common)
+    assert done.returncode == 0 and done.stderr == b"", done.stderr
+    done = citeqa("ask", "When was the zebra crossing on Mill Street painted?", *common)
+    assert done.returncode == 0 and b"[1] bad\\xffname.txt" in done.stdout
+
+
 @pytest.fixture()
 def no_launch(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
     from citeqa.app import ui
@@ -317,11 +361,11 @@ def no_launch(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
 BAD_CORPORA: dict[str, tuple[Callable[[Path], Path], str]] = {
     "missing": (lambda root: root / "nope", "does not exist"),
     "a-file": (lambda root: _write(root / "corpus.txt", b"text"), "is not a folder"),
-    "empty": (lambda root: _mkdir(root / "empty"), "no .txt, .md, .html or .pdf files in"),
+    "empty": (lambda root: _mkdir(root / "empty"), "no .txt, .md, .html, .pdf or .docx files in"),
     "only-unsupported": (lambda root: _write(_mkdir(root / "c") / "table.csv", b"a,b").parent,
-                         "no .txt, .md, .html or .pdf files in"),
+                         "no .txt, .md, .html, .pdf or .docx files in"),
     "only-hidden": (lambda root: _write(_mkdir(root / "c") / ".notes.txt", b"hidden").parent,
-                    "no .txt, .md, .html or .pdf files in"),
+                    "no .txt, .md, .html, .pdf or .docx files in"),
     "every-file-bad": (lambda root: _write(_write(_mkdir(root / "c") / "a.txt", b"").parent / "b.txt",
                                            b"\x00\x01").parent, "every file was skipped:\n  a.txt: is empty\n"
                                                                 "  b.txt: looks binary"),
@@ -670,7 +714,7 @@ def test_a_rebuild_that_fails_keeps_the_previous_index(capsys: pytest.CaptureFix
     live = current_folder(tmp_path / "index")
     (seed_copy / SEED_DOC).unlink()  # now the corpus is empty: the rebuild must fail, not wipe the index
     code, _, err = run(capsys, "index", *built)
-    assert_error(code, err, 3, "no .txt, .md, .html or .pdf files")
+    assert_error(code, err, 3, "no .txt, .md, .html, .pdf or .docx files")
     assert current_folder(tmp_path / "index") == live
     code, out, err = run(capsys, "ask", IOT_Q, *built)
     assert code == 0 and IOT_A in out and "the index is stale" in err

@@ -85,7 +85,8 @@ def format_answer(ans: Answer, lines_of: dict[str, str]) -> str:
         if ans.passages:
             out.append("\nClosest passages:")
             for p in ans.passages[:3]:
-                out.append(f"  - {p.chunk.doc} — {p.chunk.section or '(no section)'}: {_short(p.chunk.text)}")
+                page = f" — p. {p.page}" if p.page else ""
+                out.append(f"  - {p.chunk.doc} — {p.chunk.section or '(no section)'}{page}: {_short(p.chunk.text)}")
         return "\n".join(out)
     text = ans.answer or ""
     pieces, pos = [], 0
@@ -102,7 +103,7 @@ def format_answer(ans: Answer, lines_of: dict[str, str]) -> str:
     for c in ans.citations:
         doc = lines_of.get(c.doc, "")
         a, b = doc.count("\n", 0, c.start) + 1, doc.count("\n", 0, c.end) + 1
-        where = f"line {a}" if a == b else f"lines {a}–{b}"
+        where = f"p. {c.page}" if c.page else f"line {a}" if a == b else f"lines {a}–{b}"
         out.append(f"[{c.n}] {c.doc} — {c.section or '(no section)'} — {where}, characters {c.start}–{c.end}")
         out.append("    " + c.quote.replace("\n", "\n    "))
     return "\n".join(out)

@@ -104,8 +104,8 @@ def _short(text: str, limit: int = 220) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
-def _where(doc: str, section: str) -> str:
-    return f"{esc(doc)} — {esc(section) if section else '<em>no section</em>'}"
+def _where(doc: str, section: str, page: int | None = None) -> str:
+    return f"{esc(doc)} — {esc(section) if section else '<em>no section</em>'}" + (f" — p. {page}" if page else "")
 
 
 def answer_html(answer: Answer) -> str:
@@ -114,7 +114,7 @@ def answer_html(answer: Answer) -> str:
         return abstain_html(answer)
     span = (answer.answer_span.start, answer.answer_span.end) if answer.answer_span else None
     sources = "".join(
-        f'<li><span class="cq-ref">[{c.n}]</span> {_where(c.doc, c.section)}</li>' for c in answer.citations
+        f'<li><span class="cq-ref">[{c.n}]</span> {_where(c.doc, c.section, c.page)}</li>' for c in answer.citations
     )
     return (
         '<div class="cq-answer">'
@@ -128,7 +128,8 @@ def answer_html(answer: Answer) -> str:
 def abstain_html(answer: Answer, closest: int = 3) -> str:
     """'The documents don't say …', then the closest passages (if any)."""
     items = "".join(
-        f'<li>{_where(p.chunk.doc, p.chunk.section)}: <span class="cq-snippet">{esc(_short(p.chunk.text))}</span></li>'
+        f'<li>{_where(p.chunk.doc, p.chunk.section, p.page)}: '
+        f'<span class="cq-snippet">{esc(_short(p.chunk.text))}</span></li>'
         for p in answer.passages[:closest]
     )
     more = f'<p>Closest passages:</p><ul class="cq-closest">{items}</ul>' if items else ""
@@ -185,8 +186,7 @@ def evidence_html(answer: Answer | None, texts: Mapping[str, str]) -> str:
         else:
             a, b = c.start, c.end
             body = text[a:b] if text else c.quote
-        first, last = line_range(text, c.start, c.end) if text else (0, 0)
-        where = f"{lines_label(first, last)}, " if text else ""
+        where = f"p. {c.page}, " if c.page else f"{lines_label(*line_range(text, c.start, c.end))}, " if text else ""
         cards.append(
             f'<div class="cq-card" data-cite="{c.n}">'
             f'<div class="cq-card-head"><span class="cq-ref">[{c.n}]</span> '
@@ -216,7 +216,7 @@ def passages_html(answer: Answer | None) -> str:
         body = highlight(ch.text, cite.start - ch.start, cite.end - ch.start) if cite else esc_pre(ch.text)
         rows.append(
             f'<details class="cq-pass{star}"><summary>'
-            f'<span class="cq-rank">#{p.rank}</span> {_where(ch.doc, ch.section)} '
+            f'<span class="cq-rank">#{p.rank}</span> {_where(ch.doc, ch.section, p.page)} '
             f'<span class="cq-scores">fused {_score(p.score, "{:.4f}")} · dense {_score(p.dense_score)} · '
             f"BM25 {_score(p.bm25_score, '{:.2f}')}</span></summary>"
             f'<div class="cq-passage">{body}</div>'
@@ -226,28 +226,27 @@ def passages_html(answer: Answer | None) -> str:
     return f'<div class="cq-passages">{"".join(rows)}</div>'
 
 
-def document_html(path: str, text: str | None, start: int | None = None, end: int | None = None) -> str:
-    """The whole document, escaped; ``text[start:end]`` marked with ``id="cq-target"`` (scrolled to)."""
+def document_html(path: str, text: str | None, start: int | None = None, end: int | None = None,
+                  page: int | None = None, figure: str = "") -> str:
+    """The whole document, escaped; ``text[start:end]`` marked with ``id="cq-target"`` (scrolled to).
+
+    ``figure`` (HTML, for a PDF: the rendered page with the quote marked) stands beside the text."""
     if text is None:
         return f'<div class="cq-docview cq-empty">The document {esc(path)} is not in the index.</div>'
     if start is None or end is None:
         head, body = f"{len(text):,} characters", esc_pre(text)
     else:
-        first, last = line_range(text, start, end)
-        head = f"{lines_label(first, last)}, characters {start}–{end} highlighted"
-        body = highlight(text, start, end, TARGET_ID)
-    return (
-        f'<div class="cq-docview"><div class="cq-card-head"><span class="cq-doc-name">{esc(path)}</span> '
-        f'<span class="cq-meta">{head}</span></div><pre class="cq-doctext">{body}</pre></div>'
-    )
+        where = f"p. {page}" if page else lines_label(*line_range(text, start, end))
+        head, body = f"{where}, characters {start}–{end} highlighted", highlight(text, start, end, TARGET_ID)
+    pre = f'<pre class="cq-doctext">{body}</pre>'
+    return (f'<div class="cq-docview"><div class="cq-card-head"><span class="cq-doc-name">{esc(path)}</span> '
+            f'<span class="cq-meta">{head}</span></div>'
+            + (f'<div class="cq-split">{figure}{pre}</div>' if figure else pre) + "</div>")
 
 
 def _size(n: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
+    exp = min(3, max(0, (n.bit_length() - 1) // 10))  # 0 bytes, 1 KB, 2 MB, 3 GB
+    return f"{n:,} bytes" if exp == 0 else f"{n / 1024**exp:.1f} {('KB', 'MB', 'GB')[exp - 1]}"
 
 
 def documents_html(docs: Sequence[tuple[str, str, int]], file_sizes: Mapping[str, int] | None = None) -> str:

@@ -19,12 +19,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home (a
 
 import gradio as gr
 
-from citeqa.app import render
+from citeqa.app import pageview, render
 from citeqa.app.progress import progress_bars
 from citeqa.app.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, save_upload
 from citeqa.config import MODES, Settings
 from citeqa.errors import CiteqaError
 from citeqa.index.store import FeedbackStore
+from citeqa.ingest.files import SUPPORTED, corpus_path
 from citeqa.models import Answer
 from citeqa.qa import QA, clean_question
 
@@ -36,7 +37,7 @@ SEED_EXAMPLES = (
     "When was the Broadband Policy Expert Group established?",
     "When was the third and final Broadband Policy Expert Group meeting held?",
 )
-UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".pdf"]
+UPLOAD_TYPES = list(SUPPORTED)
 # Clicks on "Open in document" buttons (rendered by render.py) become an event for Python.
 OPEN_JS = """element.addEventListener('click', (e) => {
   const b = e.target.closest('button.cq-open');
@@ -129,7 +130,10 @@ class ChatApp:
         if span is None:
             return gr.skip(), gr.skip()
         doc = self.qa.document(span[0])
-        html = render.document_html(span[0], doc.text if doc else None, span[1], span[2])
+        if doc is None:
+            return render.document_html(span[0], None), gr.Tabs(selected="document")
+        figure = pageview.page_figure(corpus_path(self.qa.settings.corpus_dir, doc.path), doc, span[1], span[2])
+        html = render.document_html(doc.path, doc.text, span[1], span[2], doc.page_at(span[1]), figure)
         return html, gr.Tabs(selected="document")
 
     def documents_panel(self) -> str:
@@ -141,7 +145,7 @@ class ChatApp:
         sizes = {}
         for path, _, _ in docs:
             try:
-                sizes[path] = (self.qa.settings.corpus_dir / path).stat().st_size
+                sizes[path] = corpus_path(self.qa.settings.corpus_dir, path).stat().st_size
             except OSError:
                 pass
         return render.documents_html(docs, sizes)
@@ -218,7 +222,8 @@ def build_app(qa: QA, feedback: FeedbackStore | None = None, examples: Sequence[
                                           "document.</div>", js_on_load=SCROLL_JS, elem_id="cq-docview")
                     with gr.Tab("Documents", id="library"):
                         library = gr.HTML(elem_id="cq-library")
-                        files = gr.File(label=f"Add documents (.txt .md .html .pdf, up to {MAX_UPLOAD_MB} MB each)",
+                        kinds = " ".join(t for t in SUPPORTED if t not in (".markdown", ".htm"))
+                        files = gr.File(label=f"Add documents ({kinds}, up to {MAX_UPLOAD_MB} MB each)",
                                         file_count="multiple", file_types=UPLOAD_TYPES, type="filepath",
                                         elem_id="cq-upload")
                         status = gr.HTML("", elem_id="cq-upload-status")
@@ -246,8 +251,8 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, sh
     """Start the server; with ``block=False`` return at once (the server runs in a thread)."""
     return demo.queue(default_concurrency_limit=1).launch(
         server_name=host, server_port=port, share=share, prevent_thread_lock=not block, inbrowser=False,
-        max_file_size=MAX_UPLOAD_BYTES, theme=THEME, css=render.STYLE, ssr_mode=False, show_error=False,
-        quiet=not block, footer_links=["api", "settings"], run_history=False,
+        max_file_size=MAX_UPLOAD_BYTES, theme=THEME, css=render.STYLE + pageview.STYLE, ssr_mode=False,
+        show_error=False, quiet=not block, footer_links=["api", "settings"], run_history=False,
     )
 
 

@@ -45,7 +45,16 @@ from citeqa.index.sentence_vectors import chunk_and_sentence_vectors
 from citeqa.index.store import EmbeddingCache, update_store, write_store
 from citeqa.index.vectors import append_dense, build_dense
 from citeqa.ingest.chunking import chunk_corpus
-from citeqa.ingest.files import Skipped, UnusableFileError, corpus_scan, load_corpus, read_document
+from citeqa.ingest.files import (
+    READERS,
+    Skipped,
+    UnusableFileError,
+    corpus_path,
+    corpus_scan,
+    load_corpus,
+    read_document,
+    reread,
+)
 from citeqa.models import Chunk, Document, sha256_hex
 
 MAX_DEAD = 0.25  # an update leaving more dead rows than this share of all rows is a full build instead
@@ -77,6 +86,8 @@ def build_index(settings: Settings, embedder: Embedder, progress: Progress | Non
         old, live = _live(settings)
         try:
             changed = stale_files(old, settings.corpus_dir, fingerprints) if live is not None else None
+            if changed is not None:  # and the files an older extractor read (PDFs before pypdfium2)
+                changed = sorted(set(changed) | (set(reread(old)) & set(fingerprints)))
             if live is not None and changed == []:
                 clean_leftovers(index_dir)
                 c = old["counts"]
@@ -157,7 +168,7 @@ def _update(
         if rel not in fingerprints:
             continue  # removed
         try:
-            docs.append(read_document(corpus / rel, rel, int(settings.max_file_mb * 2**20)))
+            docs.append(read_document(corpus_path(corpus, rel), rel, int(settings.max_file_mb * 2**20)))
         except UnusableFileError as err:
             skipped.append(Skipped(rel, err.reason))
     shas = [d.sha256 for d in docs]
@@ -224,9 +235,10 @@ def _manifest(
         "counts": counts,
         "positions": positions,
         "files": dict(sorted(files.items())),
+        "readers": READERS,
         "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
-        "skipped_files": {s.path: _fp(_hash_or_empty(settings.corpus_dir / s.path), fingerprints.get(s.path))
-                          for s in skipped if s.path in fingerprints},
+        "skipped_files": {s.path: _fp(_hash_or_empty(corpus_path(settings.corpus_dir, s.path)),
+                                      fingerprints.get(s.path)) for s in skipped if s.path in fingerprints},
     }
 
 

@@ -38,7 +38,7 @@ from citeqa.errors import (
 from citeqa.index.bm25 import BM25
 from citeqa.index.store import ChunkStore
 from citeqa.index.vectors import load_dense, search_params
-from citeqa.ingest.files import file_fingerprints
+from citeqa.ingest.files import corpus_path, file_fingerprints
 from citeqa.models import sha256_hex
 
 FORMAT = 2  # 2: incremental updates (positions, order.npy, dead.npy, BM25 term frequencies)
@@ -113,7 +113,7 @@ def stale_files(manifest: dict, corpus_dir: Path, now: dict[str, tuple[int, int]
         if old is None or (old["size"], old["mtime_ns"]) == (size, mtime):
             continue
         try:
-            digest = sha256_hex((corpus_dir / rel).read_bytes())
+            digest = sha256_hex(corpus_path(corpus_dir, rel).read_bytes())
         except OSError:
             digest = ""
         if digest != old["sha256"]:

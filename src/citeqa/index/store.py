@@ -16,7 +16,7 @@ from citeqa.errors import IndexCorruptError
 from citeqa.models import Answer, Chunk, Document, Span
 
 SCHEMA = """
-CREATE TABLE documents (path TEXT PRIMARY KEY, sha256 TEXT, format TEXT, text TEXT);
+CREATE TABLE documents (path TEXT PRIMARY KEY, sha256 TEXT, format TEXT, text TEXT, pages TEXT);
 CREATE TABLE chunks (row INTEGER PRIMARY KEY, id TEXT, doc TEXT, section TEXT,
                      start INTEGER, "end" INTEGER, text TEXT, sent_lo INTEGER, sent_hi INTEGER);
 CREATE TABLE sentences (row INTEGER PRIMARY KEY, chunk_row INTEGER, start INTEGER, "end" INTEGER);
@@ -47,6 +47,8 @@ def update_store(
     shutil.copyfile(src, dst)
     con = sqlite3.connect(dst)
     try:
+        if not _has_pages(con):
+            con.execute("ALTER TABLE documents ADD COLUMN pages TEXT")
         removed = list(removed)
         for i in range(0, len(removed), 500):
             part = removed[i : i + 500]
@@ -63,8 +65,13 @@ def update_store(
     return order
 
 
+def _has_pages(con: sqlite3.Connection) -> bool:
+    return any(row[1] == "pages" for row in con.execute("PRAGMA table_info(documents)"))
+
+
 def _insert(con: sqlite3.Connection, docs: Sequence[Document], chunks: Sequence[Chunk], row0: int, sent0: int) -> None:
-    con.executemany("INSERT INTO documents VALUES (?, ?, ?, ?)", ((d.path, d.sha256, d.format, d.text) for d in docs))
+    con.executemany("INSERT INTO documents (path, sha256, format, text, pages) VALUES (?, ?, ?, ?, ?)",
+                    ((d.path, d.sha256, d.format, d.text, json.dumps(d.pages) if d.pages else None) for d in docs))
     sent_rows: list[tuple[int, int, int, int]] = []
     chunk_rows = []
     for row, c in enumerate(chunks, start=row0):
@@ -89,6 +96,7 @@ class ChunkStore:
                 raise sqlite3.DatabaseError("the file is truncated")
             self.n_chunks = self._con.execute("SELECT count(*) FROM chunks").fetchone()[0]
             self.n_sentences = self._con.execute("SELECT count(*) FROM sentences").fetchone()[0]
+            self._pages = "pages" if _has_pages(self._con) else "NULL"
         except sqlite3.Error as exc:
             raise IndexCorruptError(f"the chunk store {path} is damaged ({exc}); run `citeqa index`") from exc
 
@@ -139,8 +147,20 @@ class ChunkStore:
         return sorted(out)
 
     def document(self, path: str) -> Document | None:
-        found = self._query("SELECT path, text, format, sha256 FROM documents WHERE path = ?", (path,))
-        return Document(found[0][0], found[0][1], found[0][2], found[0][3]) if found else None
+        found = self._query(f"SELECT path, text, format, sha256, {self._pages} FROM documents WHERE path = ?", (path,))
+        if not found:
+            return None
+        p, text, fmt, sha, pages = found[0]
+        return Document(p, text, fmt, sha, pages=_pages(pages))
+
+    def pages(self, paths: Iterable[str]) -> dict[str, tuple[int, ...]]:
+        """The page start offsets of each of ``paths`` that has pages (PDFs), without reading any text."""
+        paths = sorted(set(paths))
+        if not paths or self._pages == "NULL":
+            return {}
+        marks = ",".join("?" * len(paths))
+        found = self._query(f"SELECT path, pages FROM documents WHERE path IN ({marks}) AND pages IS NOT NULL", paths)
+        return {p: _pages(pages) for p, pages in found}
 
     def documents(self) -> list[tuple[str, str, int]]:
         """``(path, format, length in characters)`` of every indexed document."""
@@ -149,6 +169,14 @@ class ChunkStore:
     def close(self) -> None:
         with self._lock:  # never while a query of another thread runs
             self._con.close()
+
+
+def _pages(value: str | None) -> tuple[int, ...]:
+    try:
+        got = json.loads(value) if value else []
+    except ValueError as exc:
+        raise IndexCorruptError(f"the page offsets in the chunk store are damaged ({exc}); run `citeqa index`") from exc
+    return tuple(int(x) for x in got)
 
 
 class EmbeddingCache:

@@ -43,7 +43,7 @@ def detect_headings(text: str) -> tuple[Heading, ...]:
 
 def sections(doc: Document) -> list[tuple[str, Span]]:
     """``(section title, span of the body)`` pairs covering the document, in order."""
-    heads = doc.headings if doc.format in ("md", "html") else (doc.headings or detect_headings(doc.text))
+    heads = doc.headings if doc.format in ("md", "html", "docx") else (doc.headings or detect_headings(doc.text))
     heads = tuple(sorted(heads, key=lambda h: h.start))
     out: list[tuple[str, Span]] = []
     title, pos = "", 0

@@ -1,36 +1,40 @@
 """Reading the corpus: find supported files and turn each into a :class:`Document`.
 
 Text and Markdown keep the file's characters exactly (newlines included);
-HTML becomes its visible text; PDF becomes the text layer of its pages.
+HTML becomes its visible text; PDF the text of its pages (:mod:`citeqa.ingest.pdf`);
+Word its paragraphs, lists and tables (:mod:`citeqa.ingest.docx`).
 A file that cannot be used is reported as :class:`Skipped`, never fatal.
+
+A file's corpus path (``Document.path``) is its path relative to the corpus with ``/``
+separators. A name that is not valid UTF-8 (Linux allows any bytes) gets its undecodable
+bytes written as ``\\xNN`` (:func:`corpus_name`); :func:`corpus_path` finds the file again.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from citeqa.errors import CorpusError, InputError
+from citeqa.ingest.decode import BinaryFileError, decode_html, decode_text
+from citeqa.ingest.docx import DocxError, read_docx
 from citeqa.ingest.html import html_to_text
 from citeqa.ingest.markdown import markdown_headings
+from citeqa.ingest.pdf import READER as PDF_READER
+from citeqa.ingest.pdf import PdfError, read_pdf
 from citeqa.models import Document, Heading, sha256_hex
 
-SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 DEFAULT_MAX_BYTES = 100 * 2**20
-_FORMATS = {".txt": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf"}
+_FORMATS = {".txt": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf",
+            ".docx": "docx"}
+# The extractor behind each format whose text changed between citeqa versions (recorded in the index manifest:
+# files of a format read by another extractor are read again by the next `citeqa index`).
+READERS = {"pdf": PDF_READER}
+KINDS = "no .txt, .md, .html, .pdf or .docx files"
 _OUTSIDE = "symlink points outside the corpus folder"
-# Control bytes (C0 except \t \n \v \f \r, and DEL), and bytes cp1252 leaves undefined.
-_CONTROL = bytes(b for b in range(256) if b < 9 or 13 < b < 32 or b == 127)
-_UNDEFINED = b"\x81\x8d\x8f\x90\x9d"
-_BOMS = (
-    (b"\xff\xfe\x00\x00", "utf-32"),
-    (b"\x00\x00\xfe\xff", "utf-32"),
-    (b"\xff\xfe", "utf-16"),
-    (b"\xfe\xff", "utf-16"),
-)
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,39 @@ class UnusableFileError(InputError):
         self.path, self.reason = rel, reason
 
 
+def format_of(rel: str) -> str | None:
+    """The format (``txt``, ``md``, ``html``, ``pdf``, ``docx``) a file name's extension says, or None."""
+    return _FORMATS.get(os.path.splitext(rel)[1].lower())
+
+
+def reread(manifest: dict) -> list[str]:
+    """Files of an index's ``manifest`` (indexed or skipped) whose format another extractor read."""
+    old = manifest.get("readers") or {}
+    paths = {*manifest.get("files", {}), *manifest.get("skipped_files", {})}
+    return sorted(p for p in paths if (fmt := format_of(p)) in READERS and old.get(fmt) != READERS[fmt])
+
+
+def corpus_name(path: Path, corpus_dir: Path) -> str:
+    """``path`` relative to ``corpus_dir`` in posix form. In a name that is not valid UTF-8, each undecodable
+    byte becomes ``\\xNN`` (and a backslash ``\\x5c``, so the name reads back exactly): stable across scans,
+    so an unchanged file keeps its name and an index update sees it as unchanged."""
+    rel = path.relative_to(corpus_dir).as_posix()
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:  # os.fsdecode kept the undecodable bytes as lone surrogates
+        return os.fsencode(rel).replace(b"\\", b"\\x5c").decode("utf-8", "backslashreplace")
+    return rel
+
+
+def corpus_path(corpus_dir: Path, rel: str) -> Path:
+    """The file that :func:`corpus_name` named ``rel`` (``\\xNN`` back to the byte where the name has them)."""
+    path = corpus_dir / rel
+    if "\\x" not in rel or path.exists():
+        return path
+    raw = re.sub(rb"\\x([0-9a-f]{2})", lambda m: bytes([int(m.group(1), 16)]), rel.encode("utf-8"))
+    return corpus_dir / os.fsdecode(raw)
+
+
 def _check_dir(corpus_dir: Path) -> None:
     if not corpus_dir.exists():
         raise CorpusError(f"corpus folder {corpus_dir} does not exist")
@@ -63,8 +100,8 @@ def _inside(path: Path, root: Path) -> bool:
         return False
 
 
-def _scan(corpus_dir: Path) -> tuple[list[Path], list[Skipped]]:
-    """Supported files by relative path; symlinks outside, unreadable folders."""
+def _scan(corpus_dir: Path) -> tuple[dict[str, Path], list[Skipped]]:
+    """Supported files by corpus name (sorted); symlinks outside, unreadable folders, name clashes."""
     _check_dir(corpus_dir)
     root = corpus_dir.resolve()
     found: dict[str, Path] = {}
@@ -72,7 +109,7 @@ def _scan(corpus_dir: Path) -> tuple[list[Path], list[Skipped]]:
 
     def unreadable(err: OSError) -> None:
         if err.filename and Path(err.filename) != corpus_dir:
-            rel = Path(err.filename).relative_to(corpus_dir).as_posix()
+            rel = corpus_name(Path(err.filename), corpus_dir)
             reason = f"folder cannot be read: {err.strerror or err}"
             outside.append(Skipped(rel, reason))
 
@@ -82,18 +119,19 @@ def _scan(corpus_dir: Path) -> tuple[list[Path], list[Skipped]]:
         for name in [d for d in dirs if (base / d).is_symlink()]:
             dirs.remove(name)  # not followed; links inside the corpus are seen anyway
             if not _inside(base / name, root):
-                rel = (base / name).relative_to(corpus_dir).as_posix()
-                outside.append(Skipped(rel, _OUTSIDE))
-        for name in files:
+                outside.append(Skipped(corpus_name(base / name, corpus_dir), _OUTSIDE))
+        for name in sorted(files):
             path = base / name
             if name.startswith(".") or path.suffix.lower() not in SUPPORTED:
                 continue
-            rel = path.relative_to(corpus_dir).as_posix()
+            rel = corpus_name(path, corpus_dir)
             if path.is_symlink() and not _inside(path, root):
                 outside.append(Skipped(rel, _OUTSIDE))
+            elif rel in found:  # a name with \xNN written out, and one with that byte undecodable
+                outside.append(Skipped(rel, "its name reads the same as another file's once escaped; rename it"))
             else:
                 found[rel] = path
-    return [found[k] for k in sorted(found)], sorted(outside, key=lambda s: s.path)
+    return {k: found[k] for k in sorted(found)}, sorted(outside, key=lambda s: s.path)
 
 
 def scan_corpus(corpus_dir: Path) -> list[Path]:
@@ -112,7 +150,7 @@ def scan_corpus(corpus_dir: Path) -> list[Path]:
     Raises:
         CorpusError: ``corpus_dir`` does not exist or is not a folder.
     """
-    return _scan(corpus_dir)[0]
+    return list(_scan(corpus_dir)[0].values())
 
 
 def corpus_scan(corpus_dir: Path) -> tuple[dict[str, tuple[int, int]], list[Skipped]]:
@@ -120,86 +158,18 @@ def corpus_scan(corpus_dir: Path) -> tuple[dict[str, tuple[int, int]], list[Skip
     entries :func:`load_corpus` skips without reading (symlinks outside the corpus, unreadable folders)."""
     files, outside = _scan(corpus_dir)
     out: dict[str, tuple[int, int]] = {}
-    for path in files:
+    for rel, path in files.items():
         try:
             st = path.stat()
         except OSError:
             continue
-        out[path.relative_to(corpus_dir).as_posix()] = (st.st_size, st.st_mtime_ns)
+        out[rel] = (st.st_size, st.st_mtime_ns)
     return out, outside
 
 
 def file_fingerprints(corpus_dir: Path) -> dict[str, tuple[int, int]]:
     """Map each scanned file's relative path to ``(size, mtime_ns)`` (stat only)."""
     return corpus_scan(corpus_dir)[0]
-
-
-def _decode_text(data: bytes, rel: str) -> str:
-    """Decode a text file's bytes.
-
-    UTF-16/32 with a BOM is honoured. Otherwise the bytes must be UTF-8 (a
-    leading BOM, U+FEFF, is dropped after decoding) or, failing that, are read
-    as cp1252 (Latin-1 where cp1252 leaves a byte undefined). Data with NUL
-    bytes or more than 30% control bytes is refused as binary.
-    """
-    for bom, codec in _BOMS:
-        if data.startswith(bom):
-            try:
-                return data.decode(codec)
-            except UnicodeDecodeError:
-                raise UnusableFileError(rel, "looks binary") from None
-    try:
-        text: str | None = data.decode("utf-8")
-        nontext = _CONTROL
-    except UnicodeDecodeError:
-        text, nontext = None, _CONTROL + _UNDEFINED
-    controls = len(data) - len(data.translate(None, nontext))
-    if b"\x00" in data or controls > 0.3 * len(data):
-        raise UnusableFileError(rel, "looks binary")
-    if text is None:
-        try:
-            return data.decode("cp1252")
-        except UnicodeDecodeError:
-            return data.decode("latin-1")
-    return text.removeprefix("\ufeff")
-
-
-def _decode_html(data: bytes, rel: str) -> str:
-    """Decode HTML: BOM, else UTF-8, else ``<meta>`` charset, else cp1252/Latin-1."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return _decode_text(data, rel)
-    if b"\x00" in data:
-        raise UnusableFileError(rel, "looks binary")
-    try:
-        return data.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError:
-        pass
-    m = re.search(rb"<meta[^>]+charset=[\"']?([-\w:.]+)", data[:4096], re.IGNORECASE)
-    for codec in ([m.group(1).decode("ascii")] if m else []) + ["cp1252"]:
-        try:
-            return data.decode(codec)
-        except (LookupError, UnicodeDecodeError):
-            continue
-    return data.decode("latin-1")
-
-
-def _read_pdf(data: bytes, rel: str) -> str:
-    import pypdf  # lazy: only PDF corpora pay for it
-
-    try:
-        reader = pypdf.PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise UnusableFileError(rel, "is encrypted (password protected)")
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except UnusableFileError:
-        raise
-    except pypdf.errors.DependencyError:
-        raise UnusableFileError(rel, "is encrypted (password protected)") from None
-    except Exception as err:  # pypdf raises many kinds of errors on damaged files
-        raise UnusableFileError(rel, f"is not a readable PDF ({type(err).__name__}: {err})") from None
-    if not any(p.strip() for p in pages):
-        raise UnusableFileError(rel, "has no text layer (scanned PDF?)")
-    return "\n\n".join(pages)
 
 
 def read_document(path: Path, rel: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
@@ -215,10 +185,10 @@ def read_document(path: Path, rel: str, max_bytes: int = DEFAULT_MAX_BYTES) -> D
 
     Raises:
         InputError: (an :class:`UnusableFileError`) the file cannot be used:
-            unsupported type, unreadable, too large, binary, empty, or a PDF
-            without a text layer or that is encrypted or damaged.
+            unsupported type, unreadable, too large, binary, empty, a PDF
+            without a text layer, or a PDF or Word file that is encrypted or damaged.
     """
-    fmt = _FORMATS.get(path.suffix.lower())
+    fmt = format_of(path.name)
     if fmt is None:
         kinds = ", ".join(SUPPORTED)
         raise UnusableFileError(rel, f"has an unsupported file type (use {kinds})")
@@ -235,22 +205,29 @@ def read_document(path: Path, rel: str, max_bytes: int = DEFAULT_MAX_BYTES) -> D
     if not data.strip():
         raise UnusableFileError(rel, "is empty")
     headings: tuple[Heading, ...] = ()
-    if fmt == "pdf":
-        text = _read_pdf(data, rel)
-    elif fmt == "html":
-        try:
-            text, headings = html_to_text(_decode_html(data, rel))
-        except AssertionError as err:  # html.parser can assert on some broken markup
-            raise UnusableFileError(rel, f"is not readable HTML ({err})") from None
-    else:
-        text = _decode_text(data, rel)
-        if fmt == "md" and text.strip():
-            headings = markdown_headings(text)
+    pages: tuple[int, ...] = ()
+    try:
+        if fmt == "pdf":
+            got = read_pdf(data)
+            text, pages, headings = got.text, got.pages, got.headings
+        elif fmt == "docx":
+            text, headings = read_docx(data)
+        elif fmt == "html":
+            text, headings = html_to_text(decode_html(data))
+        else:
+            text = decode_text(data)
+            if fmt == "md" and text.strip():
+                headings = markdown_headings(text)
+    except (PdfError, DocxError) as err:
+        raise UnusableFileError(rel, str(err)) from None
+    except BinaryFileError:
+        raise UnusableFileError(rel, "looks binary") from None
+    except AssertionError as err:  # html.parser can assert on some broken markup
+        raise UnusableFileError(rel, f"is not readable HTML ({err})") from None
     if not text.strip():
         empty = "is empty (no visible text)" if fmt == "html" else "is empty"
         raise UnusableFileError(rel, empty)
-    digest = sha256_hex(data)
-    return Document(path=rel, text=text, format=fmt, sha256=digest, headings=headings)
+    return Document(path=rel, text=text, format=fmt, sha256=sha256_hex(data), headings=headings, pages=pages)
 
 
 def load_corpus(corpus_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[list[Document], list[Skipped]]:
@@ -271,11 +248,10 @@ def load_corpus(corpus_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[l
     """
     files, skipped = _scan(corpus_dir)
     if not files and not skipped:
-        raise CorpusError(f"no .txt, .md, .html or .pdf files in {corpus_dir}")
+        raise CorpusError(f"{KINDS} in {corpus_dir}")
     docs: list[Document] = []
     seen: dict[str, str] = {}
-    for path in files:
-        rel = path.relative_to(corpus_dir).as_posix()
+    for rel, path in files.items():
         try:
             doc = read_document(path, rel, max_bytes)
         except UnusableFileError as err:
