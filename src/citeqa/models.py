@@ -135,6 +135,9 @@ class Passage:
     page: int | None = None  # the page of the chunk's start (PDF only)
 
 
+ANSWERED, TENTATIVE, ABSTAINED = "answered", "tentative", "abstained"
+
+
 @dataclass(frozen=True)
 class Citation:
     """A verbatim quote: ``document.text[start:end] == quote``; ``page``: the page of its start (PDF only)."""
@@ -162,11 +165,20 @@ class Answer:
     passages: tuple[Passage, ...] = ()
     features: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
+    @property
+    def status(self) -> str:
+        """``"answered"``; ``"tentative"`` (below the threshold, above the out-of-corpus floor: the best
+        sentence, cited, but not vouched for, so ``abstained`` is true); or ``"abstained"`` (no answer)."""
+        if not self.abstained:
+            return ANSWERED
+        return TENTATIVE if self.answer is not None else ABSTAINED
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract shared by ``citeqa ask --json``, the API and the UI."""
         return {
             "question": self.question,
             "answer": self.answer,
+            "status": self.status,
             "abstained": self.abstained,
             "confidence": round(float(self.confidence), 4),
             "answer_span": (

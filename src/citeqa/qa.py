@@ -14,7 +14,7 @@ from citeqa.answer.calibration import Calibration, load_calibration
 from citeqa.answer.extract import extract_answer
 from citeqa.answer.retrieve import MODES, retrieve
 from citeqa.config import Settings
-from citeqa.encode.embedder import Embedder, make_embedder
+from citeqa.encode.embedder import Embedder, embed_query, make_embedder
 from citeqa.errors import CiteqaError, IndexMissingError, InputError
 from citeqa.index.build import BuildReport, build_index
 from citeqa.index.layout import LoadedIndex, Progress, current_folder, load_index, stale_files
@@ -158,10 +158,11 @@ class QA:
         if index.store.n_chunks == 0:
             raise IndexMissingError("the index holds no text: add documents to the corpus and run `citeqa index`")
         query = contextual_query(question, history)
-        qvec = self.embedder.embed([query])[0]
+        qvec, qtokens = embed_query(self.embedder, query)
         got = retrieve(index, query, qvec, k, mode, self.settings.rrf_k)
         idf = {t: index.bm25.weight(t) for t in set(terms(query))}
-        answer = extract_answer(query, qvec, got.passages, got.sentence_vectors, idf, self.calibration, threshold)
+        answer = extract_answer(query, qvec, got.passages, got.sentence_vectors, idf, self.calibration, threshold,
+                                got.sentence_tokens, qtokens)
         pages = index.store.pages({p.chunk.doc for p in answer.passages})
         citations = tuple(replace(c, page=page_at(pages.get(c.doc, ()), c.start)) for c in answer.citations)
         passages = tuple(replace(p, page=page_at(pages.get(p.chunk.doc, ()), p.chunk.start)) for p in answer.passages)

@@ -19,7 +19,7 @@ from citeqa.index.layout import current_folder
 ROOT = Path(__file__).resolve().parents[2]
 SEED_QA = ROOT / "tests" / "data" / "seed_qa.jsonl"
 IOT_Q = "When was the EU-China IoT Advisory Group established?"
-ANSWER_KEYS = {"question", "answer", "abstained", "confidence", "answer_span", "citations", "passages"}
+ANSWER_KEYS = {"question", "answer", "status", "abstained", "confidence", "answer_span", "citations", "passages"}
 CITATION_KEYS = {"n", "doc", "section", "start", "end", "quote", "score", "page"}
 PASSAGE_KEYS = {"rank", "chunk_id", "doc", "section", "start", "end", "text", "score", "dense_score", "bm25_score",
                 "page"}
@@ -42,10 +42,12 @@ def check_contract(d: dict, question: str, corpus: Path) -> None:
         assert set(p) == PASSAGE_KEYS and p["page"] is None, "a text file has no pages"
         text = (corpus / p["doc"]).read_text(encoding="utf-8")
         assert text[p["start"] : p["end"]] == p["text"]
-    if d["abstained"]:
+    assert d["status"] in ("answered", "tentative", "abstained")
+    assert d["abstained"] == (d["status"] != "answered")
+    if d["status"] == "abstained":
         assert d["answer"] is None and d["citations"] == [] and d["answer_span"] is None
         return
-    assert d["citations"]
+    assert d["citations"] and d["answer"] == " ".join(c["quote"] for c in d["citations"])
     for c in d["citations"]:
         assert set(c) == CITATION_KEYS and c["page"] is None
         text = (corpus / c["doc"]).read_text(encoding="utf-8")

@@ -33,6 +33,12 @@ SENTENCE_FEATURES = (
     "context_overlap_rel",
     "cos_x_overlap",
     "passage_bm25",
+    "align",
+    "align_cov",
+    "align_rel",
+    "leans_back",
+    "back_align",
+    "back_overlap",
 )
 CONFIDENCE_FEATURES = (
     "best_score",
@@ -57,6 +63,9 @@ CONFIDENCE_FEATURES = (
     "missing_names",
     "missing_numbers",
     "type_missing",
+    "align",
+    "align_cov",
+    "align_margin",
 )
 
 
@@ -70,6 +79,7 @@ class Calibration:
     threshold: float = 0.5
     source: str = "defaults"
     strict_threshold: float | None = None
+    floor: float | None = None  # below it, the question looks out of corpus: refuse (above it, tentative)
 
     def sentence_score(self, feats: Mapping[str, float]) -> float:
         return sum(w * feats.get(k, 0.0) for k, w in self.sentence_weights.items())
@@ -87,6 +97,7 @@ class Calibration:
                 "threshold": self.threshold,
                 "source": self.source,
                 "strict_threshold": self.strict_threshold,
+                "floor": self.floor,
             },
             indent=1,
         )
@@ -132,4 +143,5 @@ def load_calibration(path: Path | None = None) -> Calibration:
         threshold=float(raw["threshold"]),
         source=str(raw.get("source", path.name)),
         strict_threshold=raw.get("strict_threshold"),
+        floor=raw.get("floor"),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from citeqa.ingest.terms import cached_terms
 from citeqa.models import Span
 
 PERSON, PLACE, DATE, NUMBER, DURATION, OTHER = "person", "place", "date", "number", "duration", "other"
@@ -41,6 +42,12 @@ NUMBER_RE = re.compile(rf"(?<![\w.])(?:{_NUMBER})(?:\s+(?:million|billion|thousa
 NAME_RE = re.compile(rf"\b{_NAME}")
 TITLED_RE = re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Mme|Dr|Prof|Sir|Dame|Lady|Lord|President|King|Queen|Pope|Saint)\.?\s+{_NAME}")
 EXPANSION_RE = re.compile(rf"\b({_NAME})\s*\(\s*[A-Z][A-Za-z]*[A-Z][\w/&.-]*\s*\)")
+ORG_RE = re.compile(
+    r"\b(?:Group|Groups|Commission|Ministry|Ministries|Committee|Council|Agency|University|Institute|Association"
+    r"|Company|Corporation|Corp|Inc|Ltd|Department|Office|Union|Board|Bank|Organi[sz]ation|Academy|Centre|Center"
+    r"|Foundation|Parliament|Government|Administration|Network|Forum|Project|Programme|Program|Alliance|Party"
+    r"|Society|School|College|Court|Authority|Service|Services|Dialogue|Team|Consortium|Federation|Platform)\b"
+)
 PLACE_RE = re.compile(rf"\b(?:in|at|from|near|to|of)\s+(?:the\s+)?({_NAME})")
 
 _QTYPE_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -105,11 +112,47 @@ def typed_spans(sentence: str, kind: str) -> list[Span]:
 
 
 def span_priority(text: str, span: Span) -> int:
-    """0 for a titled name ("Mr. Yu Xiaohui"), 1 for several words, 2 for one word."""
+    """0 for a titled name ("Mr. Yu Xiaohui"), 1 for several words, 2 for one word, 3 for an organisation."""
     piece = text[span.start : span.end]
     if TITLED_RE.match(piece):
         return 0
+    if ORG_RE.search(piece):
+        return 3
     return 1 if " " in piece.strip() else 2
+
+
+def named_by(question_terms: set[str], piece: str, kind: str) -> bool:
+    """True when the question already names ``piece``, so it cannot be the answer.
+
+    A name, place or expansion is named when any of its words is in the question ("the IoT
+    Advisory Group" for "Who led the IoT advisory group?"); a date or number only when all are.
+    """
+    span_terms = set(cached_terms(piece))
+    if not span_terms:
+        return True
+    if kind in (PERSON, PLACE, EXPANSION):
+        return bool(span_terms & question_terms)
+    return span_terms <= question_terms
+
+
+def type_score(sentence: str, kind: str, question_terms: set[str]) -> float:
+    """How well ``sentence`` holds an answer of type ``kind`` that the question does not already name.
+
+    1 for such a span; for a "who" question 0.5 when the only names are organisations
+    (people first: "headed by Mr. Yu" beats "the EU-China IoT Advisory Group"); else 0.
+    """
+    if kind == OTHER:
+        return 0.0
+    best = 0.0
+    for s in typed_spans(sentence, kind):
+        piece = sentence[s.start : s.end]
+        if named_by(question_terms, piece, kind):
+            continue
+        if kind == PERSON and ORG_RE.search(piece):
+            best = max(best, 0.5)
+            continue
+        return 1.0
+    return best
 
 
 def _strip_determiner(sentence: str, span: Span) -> Span:

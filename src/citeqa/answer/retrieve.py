@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from citeqa.encode.tokens import TokenVectors
 from citeqa.index.layout import LoadedIndex
 from citeqa.index.vectors import dense_scores, dense_search
 from citeqa.ingest.terms import terms
@@ -16,10 +17,11 @@ MODES = ("hybrid", "dense", "bm25")
 
 @dataclass(frozen=True)
 class Retrieved:
-    """Passages, best first, with each passage's sentence vectors (aligned)."""
+    """Passages, best first, with each passage's sentence vectors and sentence token vectors (aligned)."""
 
     passages: tuple[Passage, ...]
     sentence_vectors: tuple[np.ndarray, ...]
+    sentence_tokens: tuple[tuple[TokenVectors, ...], ...] = ()
 
 
 def rrf(rankings: list[list[int]], k: int = 60) -> dict[int, float]:
@@ -70,11 +72,12 @@ def retrieve(
     dense = dict(dense_hits)
     dense.update(dense_scores(index.dense, qvec, [r for r in rows if r not in dense]))
     found = index.store.chunks(rows)
-    passages, vectors = [], []
+    passages, vectors, tokens = [], [], []
     for r in rows:
         if r not in found:
             continue
         chunk, lo, hi = found[r]
         passages.append(Passage(len(passages) + 1, chunk, fused[r], dense.get(r), float(bm25_all[r])))
         vectors.append(np.asarray(index.sentence_vectors[lo:hi], dtype=np.float32))
-    return Retrieved(tuple(passages), tuple(vectors))
+        tokens.append(tuple(index.tokens.sentences(lo, hi)))
+    return Retrieved(tuple(passages), tuple(vectors), tuple(tokens))

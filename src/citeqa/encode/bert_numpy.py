@@ -26,6 +26,7 @@ import numpy as np
 from citeqa.encode.bert_torch import TorchForward, native_bf16, torch_available  # torch itself loads lazily
 from citeqa.encode.pooling import Sentence, pool_sentences
 from citeqa.encode.threads import cores, release_memory, single_threaded_blas
+from citeqa.encode.tokens import TokenVectors, select
 from citeqa.encode.weights import Layer, load_weights, unsupported_reason
 from citeqa.errors import ModelError
 
@@ -111,14 +112,32 @@ class BertEncoder:
         cannot embed (cut off by truncation, or without tokens). Uses the bfloat16
         torch pass where :meth:`embed_many` would, else the float32 numpy pass.
         """
-        self._load()
         if len(texts) != len(sentences):
             raise ValueError("one list of sentences per text")
+        pooled: list[np.ndarray] = [np.zeros((len(s), 0), dtype=np.float32) for s in sentences]
+
+        def each(i: int, states: np.ndarray, offsets: np.ndarray, truncated: bool) -> None:
+            pooled[i] = pool_sentences(states, offsets, sentences[i], truncated)
+
+        return self._with_states(texts, each), pooled
+
+    def embed_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[TokenVectors]]:
+        """Vectors of ``texts`` (as :meth:`embed_many`) and their content tokens' states, from one pass."""
+        tokens: list[TokenVectors] = [TokenVectors.empty(0)] * len(texts)
+
+        def each(i: int, states: np.ndarray, offsets: np.ndarray, truncated: bool) -> None:
+            tokens[i] = select(texts[i], states, offsets)
+
+        return self._with_states(texts, each), tokens
+
+    def _with_states(self, texts: Sequence[str], each: Callable[[int, np.ndarray, np.ndarray, bool], None]
+                     ) -> np.ndarray:
+        """Normalised mean-pooled vectors of ``texts``; ``each(i, token states, offsets, truncated)`` per text."""
+        self._load()
         bulk = self._bulk_forward(len(texts))
         encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=True)
         ids = [e.ids for e in encodings]
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        pooled: list[np.ndarray] = [np.zeros((len(s), self.dim), dtype=np.float32) for s in sentences]
         hidden = bulk.hidden if bulk is not None else self.hidden
 
         def run(batch: list[int]) -> None:
@@ -126,11 +145,10 @@ class BertEncoder:
             for row, i in enumerate(batch):
                 states = h[row, : len(ids[i])]
                 out[i] = states.mean(axis=0, dtype=np.float32)
-                truncated = len(ids[i]) >= self.max_len
-                pooled[i] = pool_sentences(states, np.array(encodings[i].offsets), sentences[i], truncated)
+                each(i, states, np.array(encodings[i].offsets), len(ids[i]) >= self.max_len)
 
         if not len(texts):
-            return out, pooled
+            return out
         pool = self._workers() if len(texts) >= BULK_MIN else None
         try:
             with bulk.single_threaded_ops() if bulk is not None else single_threaded_blas():
@@ -138,7 +156,7 @@ class BertEncoder:
         finally:
             if bulk is not None:
                 release_memory()
-        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12), pooled
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
     def _bulk_forward(self, n_texts: int) -> TorchForward | None:
         """The bfloat16 torch pass for a job of ``n_texts`` texts, or ``None`` where the numpy pass should run."""

@@ -9,6 +9,7 @@ sentence-transformers.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,9 +19,12 @@ import numpy as np
 
 from citeqa.config import DEFAULT_MODEL, offline_model_env
 from citeqa.encode.bert_numpy import BertEncoder
+from citeqa.encode.tokens import TokenVectors
 from citeqa.encode.weights import unsupported_reason
 from citeqa.errors import ModelError
-from citeqa.ingest.terms import words
+from citeqa.ingest.terms import STOPWORDS, normalize, words
+
+_WORD_RE = re.compile(r"\w+")
 
 
 class Embedder(Protocol):
@@ -29,7 +33,9 @@ class Embedder(Protocol):
     An embedder may also offer ``embed_many(texts)``, a faster way to embed many
     texts at once (same vectors within a tested tolerance), and
     ``embed_with_sentences(texts, sentences)``, late-pooled sentence vectors from
-    the same pass (see :mod:`citeqa.index.sentence_vectors`); the index build uses them where present.
+    the same pass (see :mod:`citeqa.index.sentence_vectors`); the index build uses them where present;
+    and ``embed_tokens(texts)``, the vectors with each text's content-token states
+    (:class:`citeqa.encode.tokens.TokenVectors`) for the answerer's token alignment.
     """
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
@@ -98,6 +104,20 @@ class HashEmbedder:
         seed = int.from_bytes(hashlib.sha256(w.encode("utf-8")).digest()[:8], "little")
         return np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
 
+    def embed_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[TokenVectors]]:
+        """Vectors, and one token per content word: its hash vector (so only the same word aligns)."""
+        toks = []
+        for t in texts:
+            spans = [(m.start(), m.end()) for m in _WORD_RE.finditer(t) if m.group().lower() not in STOPWORDS]
+            vecs = [self._word(normalize(t[a:b])) for a, b in spans]
+            if vecs:
+                v = np.vstack(vecs)
+                toks.append(TokenVectors(v / np.linalg.norm(v, axis=1, keepdims=True),
+                                         np.asarray(spans, dtype=np.int32)))
+            else:
+                toks.append(TokenVectors.empty(self.dim))
+        return self.embed(texts), toks
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, t in enumerate(texts):
@@ -127,24 +147,46 @@ class PrecomputedEmbedder:
     def __init__(self, inner: Embedder) -> None:
         self.inner = inner
         self.vectors: dict[str, np.ndarray] = {}
+        self.tokens: dict[str, TokenVectors] = {}
 
     def add(self, texts: Sequence[str]) -> None:
         new = [t for t in dict.fromkeys(texts) if t not in self.vectors]
-        if new:
+        if not new:
+            return
+        with_tokens = getattr(self.inner, "embed_tokens", None)
+        if with_tokens is None:
             self.vectors.update(zip(new, self.inner.embed(new)))
+            return
+        vecs, toks = with_tokens(new)
+        self.vectors.update(zip(new, vecs))
+        self.tokens.update(zip(new, toks))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) == 1 and texts[0] in self.vectors:
             return self.vectors[texts[0]][None, :]
         return self.inner.embed(texts)
 
+    def embed_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[TokenVectors]]:
+        if len(texts) == 1 and texts[0] in self.tokens:
+            return self.vectors[texts[0]][None, :], [self.tokens[texts[0]]]
+        return self.inner.embed_tokens(texts)  # type: ignore[attr-defined]
+
     def embed_many(self, texts: Sequence[str]) -> np.ndarray:
         return getattr(self.inner, "embed_many", self.inner.embed)(texts)
 
     def __getattr__(self, name: str) -> object:
-        if name == "inner":  # not set yet (copy, unpickling): no recursion
+        if name in ("inner", "tokens", "vectors"):  # not set yet (copy, unpickling): no recursion
             raise AttributeError(name)
         return getattr(self.inner, name)
+
+
+def embed_query(embedder: Embedder, text: str) -> tuple[np.ndarray, TokenVectors | None]:
+    """A question's vector and, where the embedder offers them, its content tokens (one pass)."""
+    with_tokens = getattr(embedder, "embed_tokens", None)
+    if with_tokens is None:
+        return embedder.embed([text])[0], None
+    vecs, toks = with_tokens([text])
+    return vecs[0], toks[0]
 
 
 def make_embedder(model: str) -> Embedder:

@@ -36,10 +36,11 @@ from citeqa.answer.extract import extract_answer, sentence_features
 from citeqa.answer.retrieve import retrieve
 from citeqa.config import Settings, load_settings
 from citeqa.encode.embedder import Embedder, make_embedder
-from citeqa.eval.evaluate import answer_hit
+from citeqa.encode.tokens import TokenVectors
+from citeqa.eval.evaluate import answer_hit, load_gold
 from citeqa.eval.squad import SquadQuestion, load_squad, prepare_article
 from citeqa.ingest.terms import terms
-from citeqa.models import Passage
+from citeqa.models import Passage, sha256_hex
 from citeqa.qa import QA
 
 OFF_TOPIC_REFUSAL = 0.95
@@ -59,6 +60,8 @@ class Sample:
     passages: tuple[Passage, ...]
     vectors: tuple[np.ndarray, ...]
     idf: dict[str, float]
+    tokens: tuple[tuple[TokenVectors, ...], ...] = ()
+    qtokens: TokenVectors | None = None
 
 
 def collect(
@@ -81,12 +84,39 @@ def collect(
             SquadQuestion(f"off-{q.id}", q.question, (), -1) for q in others[ai :: max(1, len(others) // off_topic)]
         ]
         asked = list(art.questions) + foreign[:off_topic]
-        qvecs = embedder.embed([q.question for q in asked])
-        for q, qvec in zip(asked, qvecs):
-            got = retrieve(qa.index, q.question, qvec, k, "hybrid", settings.rrf_k)
-            idf = {t: qa.index.bm25.weight(t) for t in set(terms(q.question))}
-            out.append(Sample(art.title, q, qvec, got.passages, got.sentence_vectors, idf))
+        out += ask_all(qa, art.title, asked, embedder, settings, k)
         print(f"collected {art.title}: {len(art.questions)} questions", file=sys.stderr)
+    return out
+
+
+def ask_all(qa: QA, name: str, asked: Sequence[SquadQuestion], embedder: Embedder, settings: Settings,
+            k: int = 5) -> list[Sample]:
+    """Retrieve once for each question (its vector and tokens from one batched pass)."""
+    with_tokens = getattr(embedder, "embed_tokens", None)
+    texts = [q.question for q in asked]
+    qvecs, qtoks = with_tokens(texts) if with_tokens else (embedder.embed(texts), [None] * len(texts))
+    out = []
+    for q, qvec, qtok in zip(asked, qvecs, qtoks):
+        got = retrieve(qa.index, q.question, qvec, k, "hybrid", settings.rrf_k)
+        idf = {t: qa.index.bm25.weight(t) for t in set(terms(q.question))}
+        out.append(Sample(name, q, qvec, got.passages, got.sentence_vectors, idf, got.sentence_tokens, qtok))
+    return out
+
+
+def collect_gold(pairs: Sequence[tuple[Path, Path]], work: Path, embedder: Embedder, settings: Settings,
+                 k: int = 5) -> list[Sample]:
+    """Samples from gold sets (``(corpus folder, gold file)``); their out-of-corpus questions count as
+    off-topic ones (for the refusal floor)."""
+    out: list[Sample] = []
+    for corpus, gold in pairs:
+        items = load_gold(gold)
+        index_dir = work / f"{corpus.name}-{sha256_hex(str(corpus.resolve()))[:8]}"
+        qa = QA(settings.with_(corpus_dir=corpus, index_dir=index_dir), embedder=embedder)
+        qa.build()
+        asked = [SquadQuestion(("off-" if it.kind == "out-of-corpus" else "") + f"{gold.stem}-{n}", it.q,
+                               tuple(it.answers), 0 if it.answers else -1) for n, it in enumerate(items)]
+        out += ask_all(qa, gold.stem, asked, embedder, settings, k)
+        print(f"collected {gold.name}: {len(items)} questions", file=sys.stderr)
     return out
 
 
@@ -116,7 +146,7 @@ def sentence_groups(samples: Sequence[Sample]) -> list[tuple[np.ndarray, np.ndar
         if not s.q.answerable:
             continue
         xs, ys = [], []
-        for pi, si, f in sentence_features(s.q.question, s.qvec, s.passages, s.vectors, s.idf):
+        for pi, si, f in sentence_features(s.q.question, s.qvec, s.passages, s.vectors, s.idf, s.tokens, s.qtokens):
             chunk = s.passages[pi].chunk
             span = chunk.sentences[si]
             quote = chunk.text[span.start - chunk.start : span.end - chunk.start]
@@ -155,7 +185,7 @@ def answers(samples: Sequence[Sample], cal: Calibration) -> list[tuple[np.ndarra
     """``(confidence features, hit, answerable)`` per question, never abstaining."""
     out = []
     for s in samples:
-        a = extract_answer(s.q.question, s.qvec, s.passages, s.vectors, s.idf, cal, min_confidence=0.0)
+        a = extract_answer(s.q.question, s.qvec, s.passages, s.vectors, s.idf, cal, 0.0, s.tokens, s.qtokens)
         hit = s.q.answerable and answer_hit(a.answer, s.q.answers)
         out.append((np.array([a.features.get(k, 0.0) for k in CONFIDENCE_FEATURES]), hit, s.q.answerable))
     return out
@@ -210,8 +240,10 @@ def fit(samples: Sequence[Sample], base: Calibration, source: str) -> Calibratio
     conf = np.array([cal.confidence(dict(zip(CONFIDENCE_FEATURES, r[0]))) for r in rows])
     own = np.array([not s.q.id.startswith("off-") for s in samples])
     strict, _ = best_threshold(conf[own], cy.astype(bool)[own], np.array([r[2] for r in rows])[own])
-    t = max(refusal_threshold(conf[~own]), cost_threshold())
-    return Calibration(cal.sentence_weights, cal.confidence_weights, cb, round(t, 4), source, round(strict, 4))
+    floor = refusal_threshold(conf[~own])
+    t = max(floor, cost_threshold())
+    return Calibration(cal.sentence_weights, cal.confidence_weights, cb, round(t, 4), source, round(strict, 4),
+                       round(floor, 4))
 
 
 def score(samples: Sequence[Sample], cal: Calibration) -> dict[str, float]:
@@ -238,12 +270,16 @@ def score(samples: Sequence[Sample], cal: Calibration) -> dict[str, float]:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m citeqa.eval.fit", description=__doc__)
     ap.add_argument("--squad", type=Path, required=True)
+    ap.add_argument("--gold", nargs=2, type=Path, action="append", default=[], metavar=("CORPUS", "GOLD"),
+                    help="also fit on a gold set of a corpus (repeatable)")
     ap.add_argument("--work", type=Path, default=Path(".bench/squad"))
     ap.add_argument("--out", type=Path, default=DEFAULT_PATH)
     ap.add_argument("--cv", action="store_true", help="also report leave-one-article-out cross-validation")
     args = ap.parse_args(argv)
     settings = load_settings()  # CITEQA_MODEL, CITEQA_SENTENCE_VECTORS; corpus and index are per article
-    samples = collect(args.squad, args.work, make_embedder(settings.model), settings)
+    embedder = make_embedder(settings.model)
+    samples = collect(args.squad, args.work, embedder, settings)
+    samples += collect_gold([(c, g) for c, g in args.gold], args.work / "gold", embedder, settings)
     base = load_calibration()
     if args.cv:
         for art in dict.fromkeys(s.article for s in samples):
@@ -251,7 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             test = [s for s in samples if s.article == art]
             cal = fit(train, base, f"cv-{art}")
             print(json.dumps({"held_out": art, "threshold": cal.threshold, **score(test, cal)}))
-    cal = fit(samples, base, f"fitted on {args.squad.name} ({len(samples)} questions)")
+    names = ", ".join([f"{args.squad.name} (SQuAD 2.0)", *(g.name for _, g in args.gold)])
+    cal = fit(samples, base, f"fitted on {names}: {len(samples)} questions")
     print(json.dumps({"all": True, "threshold": cal.threshold, **score(samples, cal)}))
     args.out.write_text(cal.to_json() + "\n", encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)

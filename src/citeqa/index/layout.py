@@ -4,7 +4,9 @@ Layout of ``index_dir``::
 
     CURRENT            name of the live data folder (replaced atomically)
     data-<id>/         manifest.json, store.sqlite, dense.faiss, sentences.npy, bm25.npz, bm25_vocab.json,
-                       order.npy (each row's place in corpus order), dead.npy (rows removed by updates)
+                       order.npy (each row's place in corpus order), dead.npy (rows removed by updates),
+                       tokens.npy, token_scales.npy, token_spans.npy, token_ptr.npy (each sentence's
+                       content-token vectors, int8: :mod:`citeqa.index.token_store`)
     embeddings.sqlite  embedding cache keyed by content hash (kept across builds)
     feedback.sqlite    user votes (never touched by a build)
     .lock              held while a build runs
@@ -37,11 +39,12 @@ from citeqa.errors import (
 )
 from citeqa.index.bm25 import BM25
 from citeqa.index.store import ChunkStore
+from citeqa.index.token_store import TokenStore, load_tokens
 from citeqa.index.vectors import load_dense, search_params
 from citeqa.ingest.files import corpus_path, file_fingerprints
 from citeqa.models import sha256_hex
 
-FORMAT = 2  # 2: incremental updates (positions, order.npy, dead.npy, BM25 term frequencies)
+FORMAT = 3  # 2: incremental updates (positions, order.npy, dead.npy, BM25 term frequencies); 3: token vectors
 Progress = Callable[[str, int, int], None]
 
 
@@ -63,6 +66,7 @@ class LoadedIndex:
     order: np.ndarray
     dead: np.ndarray
     search_params: object | None
+    tokens: TokenStore
 
 
 def current_folder(index_dir: Path) -> Path | None:
@@ -206,13 +210,15 @@ def load_index(settings: Settings) -> LoadedIndex:
         sent = np.load(folder / "sentences.npy", allow_pickle=False, mmap_mode="r")
         order = np.load(folder / "order.npy", allow_pickle=False)
         dead = np.load(folder / "dead.npy", allow_pickle=False)
+        tokens = load_tokens(folder)
     except (OSError, ValueError, EOFError) as exc:
         raise IndexCorruptError(f"the row files in {folder} are damaged ({exc}); run `citeqa index`") from exc
     positions = manifest.get("positions", {})
-    sizes = (store.n_chunks, dense.ntotal, bm25.n_docs, len(order), store.n_sentences, len(sent), len(dead))
+    sizes = (store.n_chunks, dense.ntotal, bm25.n_docs, len(order), store.n_sentences, len(sent), len(dead),
+             tokens.n_sentences)
     rows = positions.get("chunks")
     expected = (counts.get("chunks"), rows, rows, rows, counts.get("sentences"), positions.get("sentences"),
-                (rows or 0) - (counts.get("chunks") or 0))
+                (rows or 0) - (counts.get("chunks") or 0), positions.get("sentences"))
     if sizes != expected:
         raise IndexCorruptError(f"the index in {folder} is inconsistent {sizes} vs {expected}; run `citeqa index`")
-    return LoadedIndex(folder, manifest, store, dense, bm25, sent, order, dead, search_params(dense, dead))
+    return LoadedIndex(folder, manifest, store, dense, bm25, sent, order, dead, search_params(dense, dead), tokens)

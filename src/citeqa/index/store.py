@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from citeqa.encode.tokens import TokenVectors, dequantize, quantize
 from citeqa.errors import IndexCorruptError
 from citeqa.models import Answer, Chunk, Document, Span
 
@@ -185,6 +186,7 @@ class EmbeddingCache:
     def __init__(self, path: Path) -> None:
         self._con = sqlite3.connect(path)
         self._con.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB)")
+        self._con.execute("CREATE TABLE IF NOT EXISTS tokens (key TEXT PRIMARY KEY, n INTEGER, data BLOB)")
 
     def get_many(self, keys: Sequence[str], dim: int | None) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -202,6 +204,31 @@ class EmbeddingCache:
             "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
             ((k, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in items),
         )
+        self._con.commit()
+
+    def get_tokens(self, keys: Sequence[str]) -> dict[str, TokenVectors]:
+        """Cached token vectors (int8 rows, a scale per row and spans, see :func:`quantize`) by key."""
+        out: dict[str, TokenVectors] = {}
+        for i in range(0, len(keys), 500):
+            part = list(keys[i : i + 500])
+            marks = ",".join("?" * len(part))
+            for key, n, blob in self._con.execute(f"SELECT key, n, data FROM tokens WHERE key IN ({marks})", part):
+                dim = len(blob) // n - 12 if n else 0
+                if len(blob) != n * (dim + 12) or dim < 0:
+                    continue
+                q = np.frombuffer(blob, dtype=np.int8, count=n * dim).reshape(n, dim)
+                scale = np.frombuffer(blob, dtype=np.float32, count=n, offset=n * dim)
+                spans = np.frombuffer(blob, dtype=np.int32, count=2 * n, offset=n * dim + 4 * n).reshape(n, 2)
+                out[key] = TokenVectors(dequantize(q, scale), spans)
+        return out
+
+    def put_tokens(self, items: Iterable[tuple[str, TokenVectors]]) -> None:
+        rows = []
+        for key, tv in items:
+            q, scale = quantize(tv.vectors)
+            blob = q.tobytes() + scale.astype(np.float32).tobytes() + np.asarray(tv.spans, np.int32).tobytes()
+            rows.append((key, len(tv), blob))
+        self._con.executemany("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?)", rows)
         self._con.commit()
 
     def close(self) -> None:
