@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from citeqa.answer.calibration import Calibration, load_calibration
-from citeqa.answer.extract import extract_answer
+from citeqa.answer.extract import _cite, _extent, apply_threshold, extract_answer
+from citeqa.answer.features import Candidate
 from citeqa.encode.embedder import HashEmbedder
 from citeqa.ingest.sentences import split_sentences
 from citeqa.ingest.terms import terms
-from citeqa.models import Answer, Chunk, Passage, Span
+from citeqa.models import Answer, Chunk, Citation, Passage, Span
 from citeqa.qa import QA
 
 SEED_QA = Path(__file__).resolve().parents[1] / "data" / "seed_qa.jsonl"
@@ -67,9 +69,9 @@ def test_every_seed_question_cites_verbatim(seed_qa: QA) -> None:
 def test_default_threshold_answers_are_verbatim_too(seed_qa: QA, mode: str) -> None:
     for q in QUESTIONS[::7]:
         ans = seed_qa.ask(q, mode=mode)
-        if ans.abstained:
+        if ans.status == "abstained":
             assert ans.answer is None and not ans.citations and ans.answer_span is None
-        else:
+        else:  # answered or tentative: both are cited quotes
             assert_citations_verbatim(seed_qa, ans)
             assert_made_of_quotes(ans)
 
@@ -82,14 +84,29 @@ def test_min_confidence_zero_never_abstains(seed_qa: QA) -> None:
 
 def test_abstention_keeps_passages(seed_qa: QA) -> None:
     ans = seed_qa.ask("When was the EU-China IoT Advisory Group established?", min_confidence=1.0)
-    assert ans.abstained is True
-    assert ans.answer is None
-    assert ans.citations == ()
-    assert ans.answer_span is None
+    assert ans.abstained is True and ans.status == "tentative", "above the out-of-corpus floor: tentative"
+    assert ans.citations and ans.answer == " ".join(c.quote for c in ans.citations)
     assert ans.passages and ans.passages[0].rank == 1
     assert 0.0 <= ans.confidence < 1.0
+    floorless = QA(seed_qa.settings, seed_qa.embedder, replace(seed_qa.calibration, floor=None))
+    ans = floorless.ask("When was the EU-China IoT Advisory Group established?", min_confidence=1.0)
+    assert ans.status == "abstained" and ans.answer is None and ans.citations == () and ans.answer_span is None
+    assert ans.passages and ans.passages[0].rank == 1
     d = ans.to_dict()
-    assert d["answer"] is None and d["abstained"] is True and d["passages"]
+    assert d["answer"] is None and d["abstained"] is True and d["status"] == "abstained" and d["passages"]
+
+
+def test_three_tiers_by_threshold_and_floor() -> None:
+    c = Citation(1, "d.txt", "", 0, 5, "Quote", 1.0)
+    ans = Answer("q?", "Quote", False, 0.3, Span(0, 5), (c,))
+    assert apply_threshold(ans, 0.2, 0.1).status == "answered"
+    tentative = apply_threshold(ans, 0.5, 0.1)
+    assert tentative.status == "tentative" and tentative.abstained and tentative.answer == "Quote"
+    assert tentative.to_dict()["status"] == "tentative" and tentative.to_dict()["citations"]
+    gone = apply_threshold(ans, 0.5, 0.4)
+    assert gone.status == "abstained" and gone.answer is None and gone.citations == ()
+    assert apply_threshold(ans, 0.5).status == "abstained", "no floor: below the threshold is a refusal"
+    assert apply_threshold(tentative, 0.2, 0.1).status == "answered", "a lower threshold answers it again"
 
 
 def test_to_dict_contract(seed_qa: QA) -> None:
@@ -164,4 +181,26 @@ def test_extract_answer_threshold_from_calibration_or_argument() -> None:
     assert not ans.abstained and ans.answer
     lax = Calibration(threshold=0.0)
     _, ans = _ask("When was the advisory group established?", texts, lax, 1.0)
-    assert ans.abstained
+    assert ans.abstained and ans.status == "abstained", "no floor in the calibration: a refusal"
+    _, ans = _ask("When was the advisory group established?", texts, Calibration(threshold=1.0, floor=0.3), None)
+    assert ans.status == "tentative" and ans.answer == "The advisory group was established in February 2011."
+
+
+def test_a_sentence_that_leans_back_brings_the_one_before() -> None:
+    text = "The broadband activity was run by the ministry. It lasted twelve months in all."
+    full, passages, _ = _passages([text])
+    chunk = passages[0].chunk
+    assert _extent(chunk, 1) == (0, 1), "'It lasted…' leans on the sentence before"
+    assert _extent(chunk, 0) == (0, 0)
+    (c,) = _cite(passages, [Candidate(0, 1, chunk.sentences[1], 1.0, {})])
+    assert full[c.start : c.end] == c.quote == text
+
+
+def test_a_list_item_brings_its_lead_in_as_a_second_quote() -> None:
+    text = ("The activity aimed to:\n\n  • Prepare input to the rollout strategy.\n  • Improve the expert network."
+            "\n  • Study broadband for disadvantaged regions and rural towns.")
+    full, ans = _ask("Which item concerned disadvantaged regions and rural towns?", [text])
+    assert [c.quote for c in ans.citations] == ["The activity aimed to:",
+                                                "Study broadband for disadvantaged regions and rural towns."]
+    assert all(full[c.start : c.end] == c.quote for c in ans.citations)
+    assert ans.answer == "The activity aimed to: Study broadband for disadvantaged regions and rural towns."

@@ -25,7 +25,8 @@ COVERED = 0.6  # a question token whose best match is at least this similar coun
 
 
 def token_weights(question: str, tokens: TokenVectors, idf: Mapping[str, float]) -> np.ndarray:
-    """One weight per question token: the IDF of the word it belongs to (1.0 when unknown)."""
+    """One weight per question token: the IDF of the word it belongs to (1.0 when unknown, 0 where the
+    question text is blank)."""
     out = np.ones(len(tokens), dtype=np.float32)
     for i, (a, b) in enumerate(np.asarray(tokens.spans).reshape(-1, 2)):
         a, b = int(a), int(b)
@@ -33,6 +34,9 @@ def token_weights(question: str, tokens: TokenVectors, idf: Mapping[str, float])
             a -= 1
         while b < len(question) and question[b].isalnum():
             b += 1
+        if not question[a:b].strip():
+            out[i] = 0.0  # blanked out (an answer-type cue, see citeqa.answer.qtypes.without_cue)
+            continue
         found = [idf[t] for t in terms(question[a:b]) if t in idf]
         out[i] = max(found) if found else 1.0
     return out

@@ -22,7 +22,7 @@ import numpy as np
 from citeqa.answer.align import aligned_chars
 from citeqa.answer.calibration import Calibration
 from citeqa.answer.features import Candidate, confidence_features, leans_back, quote, sentence_features
-from citeqa.answer.qtypes import EXPANSION, OTHER, named_by, question_type, span_priority, typed_spans
+from citeqa.answer.qtypes import EXPANSION, OTHER, abbreviations, named_by, question_type, span_priority, typed_spans
 from citeqa.encode.tokens import TokenVectors
 from citeqa.ingest.terms import cached_terms as terms
 from citeqa.models import Answer, Chunk, Citation, Passage, Span
@@ -70,20 +70,26 @@ def _extent(chunk: Chunk, best: int) -> tuple[int, int]:
     return best, best
 
 
-def answer_span(question: str, text: str, aligned: Sequence[tuple[int, int]] = ()) -> Span | None:
+def answer_span(question: str, text: str, aligned: Sequence[tuple[int, int]] = (),
+                region: tuple[int, int] | None = None) -> Span | None:
     """The short answer inside ``text`` ("February 2011"): the typed span that fits the question, else
     (given ``aligned``, the characters of ``text`` that match the question) the longest stretch of
-    content words the question does not match, when it is a clear part of the sentence."""
+    content words of ``region`` (the best sentence) that the question does not match, when it is a clear
+    part of that sentence."""
     kind = question_type(question)
     q = set(terms(question))
     if kind != OTHER:
-        spans = [s for s in typed_spans(text, kind) if not named_by(q, text[s.start : s.end], kind)]
+        spans = [s for s in typed_spans(text, kind, abbreviations(question))
+                 if not named_by(q, text[s.start : s.end], kind)]
         if spans:
             q_pos = [m.start() for m in _WORD_RE.finditer(text) if set(terms(m.group())) & q] or [0]
             # A name written out stands just before its abbreviation: measure from its end.
             at = (lambda s: s.end) if kind == EXPANSION else (lambda s: s.start)
             return min(spans, key=lambda s: (span_priority(text, s), min(abs(at(s) - a) for a in q_pos)))
-    return _unaligned(text, q, aligned) if aligned else None
+    if not aligned or region is None:
+        return None
+    found = _unaligned(text[region[0] : region[1]], q, [(a - region[0], b - region[0]) for a, b in aligned])
+    return Span(found.start + region[0], found.end + region[0]) if found else None
 
 
 def _unaligned(text: str, q: set[str], aligned: Sequence[tuple[int, int]]) -> Span | None:
@@ -145,29 +151,29 @@ def extract_answer(
     feats = confidence_features(question, best, best.score - runner, text, passages, idf,
                                 best.features.get("align", 0.0) - second_align)
     confidence = calibration.confidence(feats) if feats["n_terms"] > 0 else 0.0
-    aligned = _aligned_in(text, citations, best, passages, sentence_tokens, question_tokens)
-    span = answer_span(question, text, aligned)
+    aligned, region = _aligned_in(text, citations, best, passages, sentence_tokens, question_tokens)
+    span = answer_span(question, text, aligned, region)
     answer = Answer(question, text, False, confidence, span, citations, tuple(passages), feats)
     return apply_threshold(answer, threshold, calibration.floor)
 
 
 def _aligned_in(text: str, citations: Sequence[Citation], best: Candidate, passages: Sequence[Passage],
                 sentence_tokens: Sequence[Sequence[TokenVectors]], question_tokens: TokenVectors | None,
-                ) -> list[tuple[int, int]]:
-    """Characters of the answer ``text`` (quotes joined by spaces) that the question's tokens match."""
-    if question_tokens is None or best.passage >= len(sentence_tokens):
-        return []
-    toks = sentence_tokens[best.passage]
-    if best.index >= len(toks):
-        return []
+                ) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
+    """Characters of the answer ``text`` (quotes joined by spaces) that the question's tokens match, and
+    where the best sentence stands in ``text``."""
+    toks = sentence_tokens[best.passage] if best.passage < len(sentence_tokens) else ()
+    if question_tokens is None or best.index >= len(toks):
+        return [], None
     doc = passages[best.passage].chunk.doc
     pos = 0
     for c in citations:
         if c.doc == doc and c.start <= best.span.start < c.end:
             at = pos + best.span.start - c.start
-            return [(at + a, at + b) for a, b in aligned_chars(question_tokens, toks[best.index])]
+            region = (at, at + best.span.end - best.span.start)
+            return [(at + a, at + b) for a, b in aligned_chars(question_tokens, toks[best.index])], region
         pos += len(c.quote) + 1
-    return []
+    return [], None
 
 
 def _cite(passages: Sequence[Passage], chosen: Sequence[Candidate]) -> tuple[Citation, ...]:
@@ -177,7 +183,7 @@ def _cite(passages: Sequence[Passage], chosen: Sequence[Candidate]) -> tuple[Cit
         chunk = passages[c.passage].chunk
         lo, hi = _extent(chunk, c.index)
         lead = chunk.lead_in(c.index) if lo == c.index else None
-        if lead is not None and lead < lo - 1:
+        if lead is not None and lead < lo:
             ranges.append((c.passage, lead, lead, c.score))  # a list item: its lead-in line, quoted apart
         ranges.append((c.passage, lo, hi, c.score))
     ranges.sort(key=lambda r: (passages[r[0]].chunk.doc, passages[r[0]].chunk.start, r[1]))

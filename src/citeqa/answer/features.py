@@ -16,7 +16,7 @@ from itertools import pairwise
 import numpy as np
 
 from citeqa.answer.align import alignment, token_weights
-from citeqa.answer.qtypes import OTHER, question_type, type_score
+from citeqa.answer.qtypes import EXPANSION, OTHER, abbreviations, question_type, type_score, without_cue
 from citeqa.encode.tokens import TokenVectors
 from citeqa.ingest.terms import cached_terms as terms
 from citeqa.models import Chunk, Passage, Span
@@ -84,12 +84,13 @@ def sentence_features(
     ``sentence_tokens[i][j]`` holds the token vectors of sentence ``j`` of passage ``i``; with
     ``question_tokens`` they give the token-alignment signals (0 where either is missing).
     """
-    q_seq = terms(question)
+    q_seq = terms(without_cue(question))
     q_terms = list(dict.fromkeys(q_seq))
     q_words = set(q_terms)
     q_bi = _bigrams(q_seq)
     kind = question_type(question)
-    qw = token_weights(question, question_tokens, idf) if question_tokens is not None else None
+    asked = abbreviations(question) if kind == EXPANSION else frozenset()
+    qw = token_weights(without_cue(question), question_tokens, idf) if question_tokens is not None else None
     top_fused = max((p.score for p in passages), default=1.0) or 1.0
     top_bm25 = max((p.bm25_score or 0.0 for p in passages), default=1.0) or 1.0
     out: list[tuple[int, int, dict[str, float]]] = []
@@ -115,7 +116,7 @@ def sentence_features(
                 "overlap": _coverage(q_terms, idf, found),
                 "context_overlap": _coverage(q_terms, idf, context),
                 "bigram": len(_bigrams(seqs[si]) & q_bi) / len(q_bi) if q_bi else 0.0,
-                "type_match": type_score(texts[si], kind, q_words),
+                "type_match": type_score(texts[si], kind, q_words, asked),
                 "typed_question": float(kind != OTHER),
                 "passage_rank": 1.0 / (1 + pi),
                 "passage_fused": p.score / top_fused,
@@ -148,7 +149,7 @@ def confidence_features(
 ) -> dict[str, float]:
     """The signals the confidence model reads: how well the answer and its surroundings fit the question."""
     kind = question_type(question)
-    q_terms = list(dict.fromkeys(terms(question)))
+    q_terms = list(dict.fromkeys(terms(without_cue(question))))
     p = passages[best.passage]
     sents = p.chunk.sentences
     window_seq = [
@@ -158,7 +159,7 @@ def confidence_features(
         for t in terms(quote(p.chunk, sents[j]))
     ]
     window = set(window_seq) | set(terms(p.chunk.section))
-    q_seq = terms(question)
+    q_seq = terms(without_cue(question))
     passage_terms = set(terms(p.chunk.embed_text))
     all_terms = {t for q in passages for t in terms(q.chunk.embed_text)}
     max_idf = max((idf.get(t, 1.0) for t in q_terms), default=1.0) or 1.0
@@ -183,7 +184,7 @@ def confidence_features(
         "passage_dense": p.dense_score or 0.0,
         "top_dense": passages[0].dense_score or 0.0,
         "negation": float(bool(_NEGATION.search(question))),
-        "type_missing": float(kind != OTHER and not type_score(text, kind, set(q_terms))),
+        "type_missing": float(kind != OTHER and not type_score(text, kind, set(q_terms), abbreviations(question))),
         "align": best.features.get("align", 0.0),
         "align_cov": best.features.get("align_cov", 0.0),
         "align_margin": align_margin,

@@ -41,7 +41,8 @@ DURATION_RE = re.compile(rf"\b{_NUMBER}[\s-]+{_UNIT}\b", re.IGNORECASE)
 NUMBER_RE = re.compile(rf"(?<![\w.])(?:{_NUMBER})(?:\s+(?:million|billion|thousand|hundred))?(?![\w])", re.IGNORECASE)
 NAME_RE = re.compile(rf"\b{_NAME}")
 TITLED_RE = re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Mme|Dr|Prof|Sir|Dame|Lady|Lord|President|King|Queen|Pope|Saint)\.?\s+{_NAME}")
-EXPANSION_RE = re.compile(rf"\b({_NAME})\s*\(\s*[A-Z][A-Za-z]*[A-Z][\w/&.-]*\s*\)")
+EXPANSION_RE = re.compile(rf"\b({_NAME})\s*\(\s*([A-Z][A-Za-z]*[A-Z][\w/&.-]*)\s*\)")
+ABBREVIATION_RE = re.compile(r"\b[A-Z][A-Za-z]*[A-Z][A-Za-z0-9]*\b")
 ORG_RE = re.compile(
     r"\b(?:Group|Groups|Commission|Ministry|Ministries|Committee|Council|Agency|University|Institute|Association"
     r"|Company|Corporation|Corp|Inc|Ltd|Department|Office|Union|Board|Bank|Organi[sz]ation|Academy|Centre|Center"
@@ -89,8 +90,30 @@ def question_type(question: str) -> str:
     return OTHER
 
 
-def typed_spans(sentence: str, kind: str) -> list[Span]:
-    """Spans of ``sentence`` that could answer a question of type ``kind``."""
+def without_cue(question: str) -> str:
+    """The question with its answer-type cue blanked out ("stand for", "how many", "what year"), same length.
+
+    The cue says what kind of answer is wanted; the answer's sentence is not expected to repeat it, so
+    its words do not count as question terms to be found."""
+    first = question.split("\n", 1)[0]
+    for pattern, _ in _QTYPE_RULES:
+        m = pattern.search(first)
+        if m:
+            return question[: m.start()] + " " * (m.end() - m.start()) + question[m.end() :]
+    return question
+
+
+def abbreviations(question: str) -> frozenset[str]:
+    """The abbreviations a question names ("MIIT" in "What does MIIT stand for?"), upper-cased."""
+    return frozenset(m.group().upper() for m in ABBREVIATION_RE.finditer(question.split("\n", 1)[0]))
+
+
+def typed_spans(sentence: str, kind: str, asked: frozenset[str] = frozenset()) -> list[Span]:
+    """Spans of ``sentence`` that could answer a question of type ``kind``.
+
+    For an expansion, ``asked`` (see :func:`abbreviations`) keeps only the name written out before
+    the asked abbreviation, wherever it stands in the sentence: "… by the Ministry of Industry and
+    Information Technology (MIIT) and …" answers "What does MIIT stand for?", "(MIIT/MoST)" does not."""
     if kind == DATE:
         return [Span(m.start(), m.end()) for m in DATE_RE.finditer(sentence)]
     if kind == DURATION:
@@ -100,12 +123,13 @@ def typed_spans(sentence: str, kind: str) -> list[Span]:
         return [Span(m.start(), m.end()) for m in NUMBER_RE.finditer(sentence)
                 if not _is_year(m.group()) and not any(a <= m.start() < b for a, b in dates)]
     if kind == PERSON:
-        titled = [Span(m.start(), m.end()) for m in TITLED_RE.finditer(sentence)]
-        names = [_strip_determiner(sentence, Span(m.start(), m.end())) for m in NAME_RE.finditer(sentence)
+        titled = [_trim_period(sentence, Span(m.start(), m.end())) for m in TITLED_RE.finditer(sentence)]
+        names = [_trim_period(sentence, _strip_determiner(sentence, Span(m.start(), m.end()))) for m in NAME_RE.finditer(sentence)
                  if _name_ok(sentence, m.start(), m.group())]
         return titled + [n for n in names if n.end > n.start and not any(t.start <= n.start < t.end for t in titled)]
     if kind == EXPANSION:
-        return [_strip_determiner(sentence, Span(m.start(1), m.end(1))) for m in EXPANSION_RE.finditer(sentence)]
+        return [_strip_determiner(sentence, Span(m.start(1), m.end(1))) for m in EXPANSION_RE.finditer(sentence)
+                if not asked or m.group(2).upper() in asked]
     if kind == PLACE:
         return [Span(m.start(1), m.end(1)) for m in PLACE_RE.finditer(sentence) if not DATE_RE.fullmatch(m.group(1))]
     return []
@@ -135,7 +159,7 @@ def named_by(question_terms: set[str], piece: str, kind: str) -> bool:
     return span_terms <= question_terms
 
 
-def type_score(sentence: str, kind: str, question_terms: set[str]) -> float:
+def type_score(sentence: str, kind: str, question_terms: set[str], asked: frozenset[str] = frozenset()) -> float:
     """How well ``sentence`` holds an answer of type ``kind`` that the question does not already name.
 
     1 for such a span; for a "who" question 0.5 when the only names are organisations
@@ -144,7 +168,7 @@ def type_score(sentence: str, kind: str, question_terms: set[str]) -> float:
     if kind == OTHER:
         return 0.0
     best = 0.0
-    for s in typed_spans(sentence, kind):
+    for s in typed_spans(sentence, kind, asked):
         piece = sentence[s.start : s.end]
         if named_by(question_terms, piece, kind):
             continue
@@ -153,6 +177,13 @@ def type_score(sentence: str, kind: str, question_terms: set[str]) -> float:
             continue
         return 1.0
     return best
+
+
+def _trim_period(sentence: str, span: Span) -> Span:
+    """A name that ends its sentence without the full stop ("… led by Mr. Yu Xiaohui.")."""
+    piece = sentence[span.start : span.end]
+    last = piece.rsplit(" ", 1)[-1]
+    return Span(span.start, span.end - 1) if piece.endswith(".") and len(last) > 3 else span
 
 
 def _strip_determiner(sentence: str, span: Span) -> Span:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from citeqa.answer.align import token_weights
+from citeqa.answer.qtypes import without_cue
 from citeqa.encode.tokens import TokenVectors
 from citeqa.index.layout import LoadedIndex
 from citeqa.index.vectors import dense_scores, dense_search
@@ -13,6 +15,7 @@ from citeqa.ingest.terms import terms
 from citeqa.models import Passage
 
 MODES = ("hybrid", "dense", "bm25")
+ALIGN_RANKING = True
 
 
 @dataclass(frozen=True)
@@ -46,10 +49,21 @@ def best_sentence_ranking(index: LoadedIndex, qvec: np.ndarray, rows: set[int]) 
     return sorted(best, key=lambda r: (-best[r], index.order[r]))
 
 
+def best_alignment_ranking(index: LoadedIndex, query: str, qtokens: TokenVectors, rows: set[int]) -> list[int]:
+    """Candidate chunks ranked by their best sentence's token alignment with the question."""
+    ranges = index.store.sentence_ranges(rows)
+    weights = token_weights(without_cue(query), qtokens, {t: index.bm25.weight(t) for t in set(terms(query))})
+    chunk_rows = [r for r, (lo, hi) in ranges.items() if hi > lo]
+    scores = index.tokens.best_alignment([ranges[r] for r in chunk_rows], qtokens.vectors, weights)
+    best = dict(zip(chunk_rows, scores.tolist()))
+    return sorted(best, key=lambda r: (-best[r], index.order[r]))
+
+
 def retrieve(
-    index: LoadedIndex, query: str, qvec: np.ndarray, k: int, mode: str = "hybrid", rrf_k: int = 60
+    index: LoadedIndex, query: str, qvec: np.ndarray, k: int, mode: str = "hybrid", rrf_k: int = 60,
+    qtokens: TokenVectors | None = None,
 ) -> Retrieved:
-    """The ``k`` best passages for ``query`` (``qvec`` is its embedding)."""
+    """The ``k`` best passages for ``query`` (``qvec`` is its embedding, ``qtokens`` its tokens)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
     depth = max(4 * k, 40)
@@ -66,8 +80,10 @@ def retrieve(
         fused = {r: s for r, s in sparse_hits}
     else:
         pool = {r for r, _ in dense_hits} | {r for r, _ in sparse_hits}
-        fused = rrf([[r for r, _ in dense_hits], [r for r, _ in sparse_hits], best_sentence_ranking(index, qvec, pool)],
-                    rrf_k)
+        rankings = [[r for r, _ in dense_hits], [r for r, _ in sparse_hits], best_sentence_ranking(index, qvec, pool)]
+        if qtokens is not None and len(qtokens) and ALIGN_RANKING:
+            rankings.append(best_alignment_ranking(index, query, qtokens, pool))
+        fused = rrf(rankings, rrf_k)
     rows = sorted(fused, key=lambda r: (-fused[r], index.order[r]))[:k]
     dense = dict(dense_hits)
     dense.update(dense_scores(index.dense, qvec, [r for r in rows if r not in dense]))

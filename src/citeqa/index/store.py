@@ -222,13 +222,19 @@ class EmbeddingCache:
                 out[key] = TokenVectors(dequantize(q, scale), spans)
         return out
 
-    def put_tokens(self, items: Iterable[tuple[str, TokenVectors]]) -> None:
+    def put_tokens(self, items: Iterable[tuple[str, TokenVectors]],
+                   vectors: Iterable[tuple[str, np.ndarray]] = ()) -> None:
+        """Store token vectors (and, in the same transaction, plain ``vectors``)."""
         rows = []
         for key, tv in items:
             q, scale = quantize(tv.vectors)
             blob = q.tobytes() + scale.astype(np.float32).tobytes() + np.asarray(tv.spans, np.int32).tobytes()
             rows.append((key, len(tv), blob))
         self._con.executemany("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?)", rows)
+        self._con.executemany(
+            "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+            ((k, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in vectors),
+        )
         self._con.commit()
 
     def close(self) -> None:

@@ -58,6 +58,37 @@ class TokenStore:
                              spans[int(self.ptr[i]) - a : int(self.ptr[i + 1]) - a]) for i in range(lo, hi)]
 
 
+    def best_alignment(self, ranges: Sequence[tuple[int, int]], question: np.ndarray, weights: np.ndarray
+                       ) -> np.ndarray:
+        """For each sentence range ``(lo, hi)``, the best token alignment of one of its sentences with the
+        question (``question``: its token vectors, ``weights``: their weights); 0 where there are no tokens.
+
+        One gather and one matrix product for all ranges (see :func:`citeqa.answer.align.alignment`)."""
+        out = np.zeros(len(ranges), dtype=np.float32)
+        if not len(ranges) or not len(question):
+            return out
+        ptr = self.ptr
+        sent_rows = np.concatenate([np.arange(lo, hi, dtype=np.int64) for lo, hi in ranges])
+        owner = np.repeat(np.arange(len(ranges)), [hi - lo for lo, hi in ranges])
+        counts = ptr[sent_rows + 1] - ptr[sent_rows]
+        keep = counts > 0
+        sent_rows, owner, counts = sent_rows[keep], owner[keep], counts[keep]
+        if not len(sent_rows):
+            return out
+        starts = ptr[sent_rows]
+        idx = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+        block = self.q[idx]
+        if block.shape[1] != question.shape[1]:
+            return out
+        sim = question @ block.T.astype(np.float32)  # (question tokens, gathered tokens); scales after:
+        sim *= self.scales[idx][None, :]  # far fewer multiplications than dequantizing the block
+        bounds = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        per_sentence = np.maximum.reduceat(sim, bounds, axis=1)  # (question tokens, sentences)
+        score = (weights @ per_sentence) / (float(weights.sum()) or 1.0)
+        np.maximum.at(out, owner, score.astype(np.float32))
+        return out
+
+
 def load_tokens(folder: Path) -> TokenStore:
     """The token rows in ``folder`` (raises OSError/ValueError when missing or damaged)."""
     q, scales, spans, ptr = (np.load(folder / f, allow_pickle=False, mmap_mode="r") for f in FILES)
@@ -108,9 +139,8 @@ def sentence_tokens(
     for done in range(0, len(missing), BATCH):
         part = missing[done : done + BATCH]
         vecs, toks = embed([texts[i] for i in part])
-        cache.put_tokens((keys[i], tv) for i, tv in zip(part, toks))
-        if how != "late":
-            cache.put_many((sha256_hex(f"{model}\0{texts[i]}"), v) for i, v in zip(part, vecs))
+        plain = [] if how == "late" else [(sha256_hex(f"{model}\0{texts[i]}"), v) for i, v in zip(part, vecs)]
+        cache.put_tokens(((keys[i], tv) for i, tv in zip(part, toks)), plain)  # one transaction
         found.update(zip((keys[i] for i in part), toks))
         if progress:
             progress("tokens", min(done + BATCH, len(missing)), len(missing))
