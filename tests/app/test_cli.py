@@ -104,10 +104,17 @@ def test_ask_human_line_numbers_are_right(capsys: pytest.CaptureFixture[str], di
 
 
 def test_ask_human_abstention(capsys: pytest.CaptureFixture[str], dirs: list[str]) -> None:
-    code, out, _ = run(capsys, "ask", IOT_Q, *dirs, "--min-confidence", "1")
+    code, out, _ = run(capsys, "ask", "What is the capital of Australia?", *dirs)
     assert code == 0
     assert out.startswith("The documents don't say.")
     assert "Closest passages:" in out and "Sources:" not in out
+
+
+def test_ask_human_tentative_answer(capsys: pytest.CaptureFixture[str], dirs: list[str]) -> None:
+    code, out, _ = run(capsys, "ask", IOT_Q, *dirs, "--min-confidence", "1")
+    assert code == 0
+    assert out.startswith("Possible answer (low confidence):\n")
+    assert "February 2011" in out and "below the threshold" in out and "Sources:\n[1]" in out
 
 
 def test_ask_json_contract(capsys: pytest.CaptureFixture[str], dirs: list[str], seed_copy: Path) -> None:

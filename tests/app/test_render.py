@@ -159,3 +159,15 @@ def test_confidence_levels() -> None:
     assert render.confidence_level(0.5) == "medium"
     assert render.confidence_level(0.1) == "low"
     assert "●●●●●" in render.confidence_html(1.0) and "○○○○○" in render.confidence_html(0.0)
+
+
+def test_tentative_answer_is_shown_as_a_possible_answer_with_its_citation() -> None:
+    ans = _answer()
+    tentative = Answer(ans.question, ans.answer, True, 0.17, ans.answer_span, ans.citations, ans.passages)
+    assert tentative.status == "tentative"
+    out = render.answer_html(tentative)
+    assert "Possible answer (low confidence)" in out and "cq-tentative" in out
+    assert "February" in out and 'class="cq-ref"' in out and "docs/a.txt" in out
+    assert "low confidence (0.17)" in out and "too low to answer" not in out
+    assert "<b>" not in out, "still escaped"
+    assert "Possible answer" not in render.answer_html(ans)

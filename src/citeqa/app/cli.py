@@ -11,7 +11,7 @@ from pathlib import Path
 from citeqa.app.progress import progress_bars
 from citeqa.config import Settings, load_settings
 from citeqa.errors import CiteqaError
-from citeqa.models import Answer
+from citeqa.models import TENTATIVE, Answer
 
 EXIT_INTERNAL = 70
 EXIT_OS = 74  # sysexits EX_IOERR: an operating-system error such as a full disk
@@ -80,7 +80,9 @@ def cmd_index(args: argparse.Namespace) -> int:
 def format_answer(ans: Answer, lines_of: dict[str, str]) -> str:
     """Human-readable answer with [n] markers and sources."""
     out: list[str] = []
-    if ans.abstained:
+    if ans.status == TENTATIVE:
+        out.append("Possible answer (low confidence):")
+    elif ans.abstained:
         out.append(f"The documents don't say. (confidence {ans.confidence:.2f})")
         if ans.passages:
             out.append("\nClosest passages:")
@@ -99,7 +101,8 @@ def format_answer(ans: Answer, lines_of: dict[str, str]) -> str:
         pieces.append(f"{quote} [{c.n}]")
         pos += len(c.quote) + 1
     out.append(" ".join(pieces))
-    out.append(f"(confidence {ans.confidence:.2f})\n\nSources:")
+    low = ": below the threshold, check the source" if ans.status == TENTATIVE else ""
+    out.append(f"(confidence {ans.confidence:.2f}{low})\n\nSources:")
     for c in ans.citations:
         doc = lines_of.get(c.doc, "")
         a, b = doc.count("\n", 0, c.start) + 1, doc.count("\n", 0, c.end) + 1

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from citeqa.models import Answer, Citation, Passage
+from citeqa.models import ABSTAINED, TENTATIVE, Answer, Citation, Passage
 
 # Characters Markdown (emphasis, links, lists, headings, tables, code), LaTeX ($) and
 # Gradio's template engine (${…}, {{…}}) give a meaning to; "." and ":" stop autolinks.
@@ -57,11 +57,10 @@ def confidence_level(confidence: float) -> str:
     return next(name for floor, name in CONFIDENCE_LEVELS if confidence >= floor)
 
 
-def confidence_html(confidence: float, abstained: bool = False) -> str:
-    """A small meter: five pips, a word and the number (an abstention always reads as too low)."""
-    level = "low" if abstained else confidence_level(confidence)
-    pips = max(0, min(5, round(confidence * 5)))
-    meter = "●" * pips + "○" * (5 - pips)
+def confidence_html(confidence: float, abstained: bool = False, tentative: bool = False) -> str:
+    """A small meter: five pips, a word and the number (an abstention reads as too low, a tentative answer low)."""
+    level = "low" if abstained or tentative else confidence_level(confidence)
+    meter = "●" * max(0, min(5, round(confidence * 5))) + "○" * (5 - max(0, min(5, round(confidence * 5))))
     words = "confidence too low to answer" if abstained else f"{level} confidence"
     return (
         f'<span class="cq-conf cq-conf-{level}" title="confidence {confidence:.2f}">'
@@ -110,17 +109,20 @@ def _where(doc: str, section: str, page: int | None = None) -> str:
 
 def answer_html(answer: Answer) -> str:
     """The chat message for an answer, or for an abstention with the closest passages."""
-    if answer.abstained or not answer.answer:
+    if answer.status == ABSTAINED or not answer.answer:
         return abstain_html(answer)
     span = (answer.answer_span.start, answer.answer_span.end) if answer.answer_span else None
     sources = "".join(
         f'<li><span class="cq-ref">[{c.n}]</span> {_where(c.doc, c.section, c.page)}</li>' for c in answer.citations
     )
+    tentative = answer.status == TENTATIVE
+    head = ('<p class="cq-tentative-head"><strong>Possible answer (low confidence)</strong> — the closest '
+            "sentence; check its source.</p>") if tentative else ""
     return (
-        '<div class="cq-answer">'
+        f'<div class="cq-answer{" cq-tentative" if tentative else ""}">{head}'
         f'<blockquote class="cq-quote">{_marked_answer(answer.answer, span, answer.citations)}</blockquote>'
         f'<ul class="cq-sources">{sources}</ul>'
-        f"{confidence_html(answer.confidence)}"
+        f"{confidence_html(answer.confidence, tentative=tentative)}"
         "</div>"
     )
 
@@ -268,6 +270,7 @@ def documents_html(docs: Sequence[tuple[str, str, int]], file_sizes: Mapping[str
 
 STYLE = """
 .cq-answer blockquote.cq-quote { margin: 0 0 .4em; padding: .1em .8em; border-left: 3px solid #6366f1; }
+.cq-tentative blockquote.cq-quote { border-left: 3px dashed #d97706; }
 .cq-ref { color: #4f46e5; font-weight: 600; }
 sup.cq-ref { margin-left: 1px; }
 .cq-span { background: #fef9c3; padding: 0 .15em; border-radius: 3px; }
