@@ -45,6 +45,7 @@ bench: $(STAMP)
 
 bench-quality: $(STAMP)
 	$(BIN)/python benchmarks/quality.py
+	$(BIN)/python benchmarks/heldout.py
 
 clean:
 	rm -rf $(VENV) index/data-* index/CURRENT

@@ -159,6 +159,7 @@ class QA:
             raise IndexMissingError("the index holds no text: add documents to the corpus and run `citeqa index`")
         query = contextual_query(question, history)
         qvec, qtokens = embed_query(self.embedder, query)
+        qtokens = index.tokens.project(qtokens)
         got = retrieve(index, query, qvec, k, mode, self.settings.rrf_k, qtokens)
         idf = {t: index.bm25.weight(t) for t in set(terms(query))}
         answer = extract_answer(query, qvec, got.passages, got.sentence_vectors, idf, self.calibration, threshold,

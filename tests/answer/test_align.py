@@ -9,7 +9,16 @@ import pytest
 
 from citeqa.answer.align import COVERED, aligned_chars, alignment, token_weights
 from citeqa.encode.embedder import HashEmbedder
-from citeqa.encode.tokens import TokenVectors, content_tokens, dequantize, quantize
+from citeqa.encode.tokens import (
+    PackedTokens,
+    TokenVectors,
+    content_tokens,
+    dequantize,
+    project,
+    projection,
+    quantize,
+    random_projection,
+)
 from citeqa.index.token_store import load_tokens, save_tokens
 
 
@@ -69,16 +78,17 @@ def test_token_rows_round_trip_append_and_best_alignment(tmp_path: Path) -> None
         spans = np.arange(2 * n, dtype=np.int32).reshape(n, 2)
         return TokenVectors(v / np.linalg.norm(v, axis=1, keepdims=True), spans)
 
+    proj = np.eye(8, dtype=np.float32)
     first = [tv(3), tv(0), tv(5)]
-    save_tokens(tmp_path, first, 8)
+    save_tokens(tmp_path, PackedTokens.pack(first, 8), proj)
     store = load_tokens(tmp_path)
-    assert store.n_sentences == 3 and store.q.dtype == np.int8
+    assert store.n_sentences == 3 and store.packed.q.dtype == np.int8
     more = tmp_path / "more"
     more.mkdir()
     second = [tv(2), tv(4)]
-    save_tokens(more, second, 8, store)
+    save_tokens(more, PackedTokens.pack(second, 8), proj, store)
     grown = load_tokens(more)
-    assert grown.n_sentences == 5
+    assert grown.n_sentences == 5 and np.array_equal(grown.projection, proj)
     got = grown.sentences(0, 5)
     for a, b in zip(got, first + second):
         assert len(a) == len(b) and np.array_equal(a.spans, b.spans)
@@ -90,3 +100,18 @@ def test_token_rows_round_trip_append_and_best_alignment(tmp_path: Path) -> None
     expected = [max((alignment(q, w, t)[0] for t in got[lo:hi]), default=0.0) for lo, hi in ranges]
     assert np.allclose(best, expected, atol=1e-5)
     assert best[2] == 0.0, "a sentence without tokens aligns with nothing"
+
+
+def test_projection_is_deterministic_orthonormal_and_keeps_near_tokens_near() -> None:
+    rng = np.random.default_rng(2)
+    word = rng.standard_normal((500, 32)) * np.linspace(3, 0.1, 32)  # a few strong directions
+    p = projection(word, 8)
+    assert p.shape == (32, 8) and np.allclose(p.T @ p, np.eye(8), atol=1e-5)
+    assert np.array_equal(p, projection(word.copy(), 8)), "the same table gives the same matrix"
+    r = random_projection(32, 8)
+    assert np.allclose(r.T @ r, np.eye(8), atol=1e-5) and np.array_equal(r, random_projection(32, 8))
+    assert np.array_equal(random_projection(6, 8), np.eye(6, dtype=np.float32))
+    a = TokenVectors(np.eye(32, dtype=np.float32)[:2], np.zeros((2, 2), np.int32))
+    pa = project(a, p)
+    assert pa.vectors.shape == (2, 8) and np.allclose(np.linalg.norm(pa.vectors, axis=1), 1, atol=1e-5)
+    assert project(pa, p) is not None and project(pa, p).vectors.shape == (2, 8), "projected once only"

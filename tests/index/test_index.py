@@ -410,7 +410,7 @@ def test_index_folder_layout_has_no_pickles(built: Settings) -> None:
     live = _live(built).name
     assert {n.split("/")[-1] for n in names if n.startswith(live + "/")} == {
         "manifest.json", "store.sqlite", "dense.faiss", "sentences.npy", "bm25.npz", "bm25_vocab.json", "order.npy",
-        "dead.npy", "tokens.npy", "token_scales.npy", "token_spans.npy", "token_ptr.npy"}
+        "dead.npy", "tokens.npy", "token_scales.npy", "token_spans.npy", "token_ptr.npy", "token_projection.npy"}
     assert {"CURRENT", "embeddings.sqlite", ".lock"} <= names
     for path in built.index_dir.rglob("*"):
         if path.is_file():

@@ -26,7 +26,7 @@ import numpy as np
 from citeqa.encode.bert_torch import TorchForward, native_bf16, torch_available  # torch itself loads lazily
 from citeqa.encode.pooling import Sentence, pool_sentences
 from citeqa.encode.threads import cores, release_memory, single_threaded_blas
-from citeqa.encode.tokens import TokenVectors, select
+from citeqa.encode.tokens import TokenVectors, projection, select
 from citeqa.encode.weights import Layer, load_weights, unsupported_reason
 from citeqa.errors import ModelError
 
@@ -55,6 +55,7 @@ class BertEncoder:
         self._loaded = False
         self._bulk: TorchForward | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._projection: np.ndarray | None = None
 
     def _load(self) -> None:
         with self._lock:
@@ -71,6 +72,12 @@ class BertEncoder:
         w = self.weights = load_weights(self.folder)
         self.tokenizer, self.max_len, self.heads, self.eps, self.dim = w.tokenizer, w.max_len, w.heads, w.eps, w.dim
         self.word, self.pos_type, self.ln0, self.layers = w.word, w.pos_type, w.ln0, w.layers
+
+    def token_projection(self) -> np.ndarray:
+        """The projection of token vectors for the index (:func:`citeqa.encode.tokens.projection`), computed once."""
+        self._load()
+        self._projection = projection(self.word) if self._projection is None else self._projection
+        return self._projection
 
     @property
     def dimension(self) -> int:
@@ -106,12 +113,9 @@ class BertEncoder:
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Vectors of ``texts`` (as :meth:`embed_many`) and late-pooled vectors of their sentences, one pass.
 
-        ``sentences[i]`` describes the sentences of ``texts[i]`` by character spans
-        (see :func:`citeqa.encode.pooling.pool_sentences`); the result holds one matrix of
-        L2-normalised rows per text, a row of zeros for a sentence that late pooling
-        cannot embed (cut off by truncation, or without tokens). Uses the bfloat16
-        torch pass where :meth:`embed_many` would, else the float32 numpy pass.
-        """
+        ``sentences[i]`` gives the sentences of ``texts[i]`` by character spans (see
+        :func:`citeqa.encode.pooling.pool_sentences`): one matrix of L2-normalised rows per text, zeros
+        for a sentence late pooling cannot embed (cut off by truncation, or without tokens)."""
         if len(texts) != len(sentences):
             raise ValueError("one list of sentences per text")
         pooled: list[np.ndarray] = [np.zeros((len(s), 0), dtype=np.float32) for s in sentences]

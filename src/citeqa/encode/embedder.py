@@ -19,7 +19,7 @@ import numpy as np
 
 from citeqa.config import DEFAULT_MODEL, offline_model_env
 from citeqa.encode.bert_numpy import BertEncoder
-from citeqa.encode.tokens import TokenVectors
+from citeqa.encode.tokens import TokenVectors, random_projection
 from citeqa.encode.weights import unsupported_reason
 from citeqa.errors import ModelError
 from citeqa.ingest.terms import STOPWORDS, normalize, words
@@ -178,6 +178,16 @@ class PrecomputedEmbedder:
         if name in ("inner", "tokens", "vectors"):  # not set yet (copy, unpickling): no recursion
             raise AttributeError(name)
         return getattr(self.inner, name)
+
+
+def token_projection(embedder: Embedder) -> np.ndarray:
+    """The matrix that takes the embedder's token vectors to the index's token space (see
+    :func:`citeqa.encode.tokens.projection`): the model's own for the numpy encoder, else a seeded random one."""
+    own = getattr(embedder, "token_projection", None)
+    if callable(own):
+        return own()
+    dim = getattr(embedder, "dim", None) or int(embedder.embed(["dimension"]).shape[1])
+    return random_projection(int(dim))
 
 
 def embed_query(embedder: Embedder, text: str) -> tuple[np.ndarray, TokenVectors | None]:

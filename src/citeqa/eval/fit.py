@@ -97,6 +97,7 @@ def ask_all(qa: QA, name: str, asked: Sequence[SquadQuestion], embedder: Embedde
     qvecs, qtoks = with_tokens(texts) if with_tokens else (embedder.embed(texts), [None] * len(texts))
     out = []
     for q, qvec, qtok in zip(asked, qvecs, qtoks):
+        qtok = qa.index.tokens.project(qtok)
         got = retrieve(qa.index, q.question, qvec, k, "hybrid", settings.rrf_k, qtok)
         idf = {t: qa.index.bm25.weight(t) for t in set(terms(q.question))}
         out.append(Sample(name, q, qvec, got.passages, got.sentence_vectors, idf, got.sentence_tokens, qtok))

@@ -25,7 +25,7 @@ import numpy as np
 from citeqa import __version__
 from citeqa.config import Settings
 from citeqa.encode.embedder import Embedder
-from citeqa.encode.tokens import TokenVectors
+from citeqa.encode.tokens import PackedTokens
 from citeqa.errors import IndexCorruptError, IndexIncompatibleError
 from citeqa.index.bm25 import BM25
 from citeqa.index.layout import (
@@ -121,16 +121,18 @@ def _live(settings: Settings) -> tuple[dict, LoadedIndex | None]:
 
 def _vectors(
     embedder: Embedder, settings: Settings, chunks: Sequence[Chunk], progress: Progress | None
-) -> tuple[np.ndarray, np.ndarray, list[TokenVectors], int]:
-    """Chunk vectors, sentence vectors and token vectors (chunk by chunk), and how many texts were embedded.
+) -> tuple[np.ndarray, np.ndarray, PackedTokens, np.ndarray, int]:
+    """Chunk vectors, sentence vectors and token vectors (chunk by chunk), the token projection, and how many
+    texts were embedded.
 
     The tokens come first: with separate sentence vectors their pass also caches the sentence vectors."""
     cache = EmbeddingCache(settings.index_dir / "embeddings.sqlite")
     try:
-        tokens, n1 = sentence_tokens(embedder, settings.model, chunks, cache, settings.sentence_vectors, progress)
+        tokens, proj, n1 = sentence_tokens(embedder, settings.model, chunks, cache, settings.sentence_vectors,
+                                           progress)
         chunk_vecs, sent_vecs, n2 = chunk_and_sentence_vectors(embedder, settings.model, chunks, cache,
                                                                progress, settings.sentence_vectors)
-        return chunk_vecs, sent_vecs, tokens, n1 + n2
+        return chunk_vecs, sent_vecs, tokens, proj, n1 + n2
     finally:
         cache.close()
 
@@ -140,11 +142,11 @@ def _full(
 ) -> BuildReport:
     docs, skipped = load_corpus(settings.corpus_dir, int(settings.max_file_mb * 2**20))
     chunks = chunk_corpus(docs, settings.chunk_chars, settings.chunk_overlap_sentences)
-    chunk_vecs, sent_vecs, tokens, embedded = _vectors(embedder, settings, chunks, progress)
+    chunk_vecs, sent_vecs, tokens, proj, embedded = _vectors(embedder, settings, chunks, progress)
     clean_leftovers(settings.index_dir)
     folder = _new_folder(settings.index_dir)
     write_store(folder / "store.sqlite", docs, chunks)
-    save_tokens(folder, tokens, int(chunk_vecs.shape[1]) if len(chunks) else 0)
+    save_tokens(folder, tokens, proj)
     index_type = build_dense(chunk_vecs, folder / "dense.faiss", settings.exact_search_max)
     np.save(folder / "sentences.npy", sent_vecs.astype(np.float16), allow_pickle=False)
     BM25.build(c.embed_text for c in chunks).save(folder)
@@ -194,7 +196,9 @@ def _update(
     live_chunks = n_rows - len(dead)
     if len(dead) > MAX_DEAD * n_rows or (old["index_type"] != "flat") != (live_chunks > settings.exact_search_max):
         return None  # too many dead rows, or the size now calls for the other index type
-    chunk_vecs, sent_vecs, tokens, embedded = _vectors(embedder, settings, chunks, progress)
+    chunk_vecs, sent_vecs, tokens, proj, embedded = _vectors(embedder, settings, chunks, progress)
+    if not np.array_equal(proj, live.tokens.projection):
+        return None  # the token projection changed: rebuild whole
     clean_leftovers(settings.index_dir)
     folder = _new_folder(settings.index_dir)
     try:
@@ -207,7 +211,7 @@ def _update(
         old_sents = np.asarray(live.sentence_vectors, dtype=np.float16)
         new_sents = sent_vecs.astype(np.float16).reshape(-1, old_sents.shape[1] if old_sents.ndim == 2 else 0)
         np.save(folder / "sentences.npy", np.concatenate([old_sents, new_sents]), allow_pickle=False)
-        save_tokens(folder, tokens, old["dimension"], live.tokens)
+        save_tokens(folder, tokens, proj, live.tokens)
         live.bm25.updated(dead, (c.embed_text for c in chunks)).save(folder)
         order = np.full(n_rows, n_rows, dtype=np.int64)
         order[np.asarray(order_rows, dtype=np.int64)] = np.arange(len(order_rows), dtype=np.int64)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from citeqa.encode.tokens import TokenVectors, dequantize, quantize
+from citeqa.encode.tokens import PackedTokens
 from citeqa.errors import IndexCorruptError
 from citeqa.models import Answer, Chunk, Document, Span
 
@@ -186,7 +186,8 @@ class EmbeddingCache:
     def __init__(self, path: Path) -> None:
         self._con = sqlite3.connect(path)
         self._con.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB)")
-        self._con.execute("CREATE TABLE IF NOT EXISTS tokens (key TEXT PRIMARY KEY, n INTEGER, data BLOB)")
+        self._con.execute("CREATE TABLE IF NOT EXISTS token_rows (key TEXT PRIMARY KEY, n INTEGER, dim INTEGER, "
+                          "data BLOB)")
 
     def get_many(self, keys: Sequence[str], dim: int | None) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -206,31 +207,37 @@ class EmbeddingCache:
         )
         self._con.commit()
 
-    def get_tokens(self, keys: Sequence[str]) -> dict[str, TokenVectors]:
-        """Cached token vectors (int8 rows, a scale per row and spans, see :func:`quantize`) by key."""
-        out: dict[str, TokenVectors] = {}
+    def get_tokens(self, keys: Sequence[str]) -> dict[str, tuple[PackedTokens, int]]:
+        """Cached token vectors of one text each (int8 rows, a scale per row, spans): ``key -> (pack, i)``,
+        text ``i`` of a pack that holds a few hundred texts (few objects for a big corpus)."""
+        out: dict[str, tuple[PackedTokens, int]] = {}
         for i in range(0, len(keys), 500):
             part = list(keys[i : i + 500])
             marks = ",".join("?" * len(part))
-            for key, n, blob in self._con.execute(f"SELECT key, n, data FROM tokens WHERE key IN ({marks})", part):
-                dim = len(blob) // n - 12 if n else 0
-                if len(blob) != n * (dim + 12) or dim < 0:
-                    continue
-                q = np.frombuffer(blob, dtype=np.int8, count=n * dim).reshape(n, dim)
-                scale = np.frombuffer(blob, dtype=np.float32, count=n, offset=n * dim)
-                spans = np.frombuffer(blob, dtype=np.int32, count=2 * n, offset=n * dim + 4 * n).reshape(n, 2)
-                out[key] = TokenVectors(dequantize(q, scale), spans)
+            found, dim = [], None
+            for key, n, d, blob in self._con.execute(
+                    f"SELECT key, n, dim, data FROM token_rows WHERE key IN ({marks})", part):
+                if len(blob) == n * (d + 12) and dim in (None, d):
+                    dim = d
+                    q = np.frombuffer(blob, dtype=np.int8, count=n * d).reshape(n, d)
+                    scale = np.frombuffer(blob, dtype=np.float32, count=n, offset=n * d)
+                    spans = np.frombuffer(blob, dtype=np.int32, count=2 * n, offset=n * d + 4 * n).reshape(n, 2)
+                    found.append((key, PackedTokens(q, scale, spans, np.array([0, n], dtype=np.int64))))
+            if found:
+                pack = PackedTokens.join([p for _, p in found], dim or 0)
+                out.update((key, (pack, j)) for j, (key, _) in enumerate(found))
         return out
 
-    def put_tokens(self, items: Iterable[tuple[str, TokenVectors]],
+    def put_tokens(self, keys: Sequence[str], pack: PackedTokens,
                    vectors: Iterable[tuple[str, np.ndarray]] = ()) -> None:
-        """Store token vectors (and, in the same transaction, plain ``vectors``)."""
+        """Store text ``i`` of ``pack`` under ``keys[i]`` (and, in the same transaction, plain ``vectors``)."""
         rows = []
-        for key, tv in items:
-            q, scale = quantize(tv.vectors)
-            blob = q.tobytes() + scale.astype(np.float32).tobytes() + np.asarray(tv.spans, np.int32).tobytes()
-            rows.append((key, len(tv), blob))
-        self._con.executemany("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?)", rows)
+        for i, key in enumerate(keys):
+            q, scales, spans = pack.rows(i)
+            rows.append((key, len(q), pack.q.shape[1], np.ascontiguousarray(q, np.int8).tobytes()
+                         + np.ascontiguousarray(scales, np.float32).tobytes()
+                         + np.ascontiguousarray(spans, np.int32).tobytes()))
+        self._con.executemany("INSERT OR REPLACE INTO token_rows VALUES (?, ?, ?, ?)", rows)
         self._con.executemany(
             "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
             ((k, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in vectors),
