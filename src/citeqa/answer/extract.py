@@ -32,6 +32,7 @@ MAX_BACK_CHARS = 400  # a sentence leaning on the one before brings it along whe
 # The runner-up sentence joins the answer when it is at least half as likely as the best (scores are logits).
 RUNNER_UP_MARGIN = math.log(2)
 _WORD_RE = re.compile(r"\w+")
+_INTRODUCES = re.compile(r"\b(?:the following|as follows)\W*$", re.IGNORECASE)  # "… by the following."
 
 
 def score_sentences(
@@ -60,7 +61,7 @@ def _extent(chunk: Chunk, best: int) -> tuple[int, int]:
     """
     sents = chunk.sentences
     text = quote(chunk, sents[best])
-    if text.endswith(":") and best + 1 < len(sents):
+    if (text.endswith(":") or _INTRODUCES.search(text)) and best + 1 < len(sents):
         last = best + 1
         while last + 1 < len(sents) and sents[last + 1].end - sents[best].start <= MAX_LIST_CHARS:
             last += 1

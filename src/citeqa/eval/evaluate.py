@@ -64,16 +64,21 @@ class Report:
     latency_p50_ms: float
     latency_p95_ms: float
     abstention_by_kind: dict[str, float] = field(default_factory=dict)
+    refused_by_kind: dict[str, float] = field(default_factory=dict)  # no answer at all, not even a tentative one
+    tentative: float = 0.0  # answerable questions given a tentative answer (counted in false_abstention)
+    tentative_hit: float = 0.0  # ... whose tentative answer holds a gold answer
 
     def lines(self) -> list[str]:
-        kinds = [f"  {kind:<18} {rate:.3f}" for kind, rate in sorted(self.abstention_by_kind.items())]
+        kinds = [f"  {kind:<18} {rate:.3f} (refused outright {self.refused_by_kind.get(kind, 0.0):.3f})"
+                 for kind, rate in sorted(self.abstention_by_kind.items())]
         return [
             f"questions            {self.n} ({self.n_answerable} answerable, {self.n - self.n_answerable} not)",
             f"answer hit           {self.answer_hit:.3f}",
             "evidence recall@1/3/5 " + " / ".join(f"{self.recall_at[k]:.3f}" for k in (1, 3, 5)),
             f"abstention (unans.)  {self.abstention:.3f}",
             *kinds,
-            f"false abstention     {self.false_abstention:.3f}",
+            f"false abstention     {self.false_abstention:.3f} (tentative {self.tentative:.3f}, "
+            f"of which right {self.tentative_hit:.3f})",
             f"median answer chars  {self.median_answer_chars:.0f}",
             f"citation verbatim    {self.citation_verbatim:.3f}",
             f"latency p50 / p95    {self.latency_p50_ms:.1f} / {self.latency_p95_ms:.1f} ms",
@@ -147,7 +152,7 @@ def evaluate(qa: QA, items: Sequence[GoldItem], k: int = 5, mode: str | None = N
                 doc = qa.document(c.doc)
                 docs[c.doc] = doc.text if doc else ""
             verbatim &= docs[c.doc][c.start : c.end] == c.quote
-        hit = item.answerable and answer_hit(ans.answer, item.answers)
+        hit = item.answerable and not ans.abstained and answer_hit(ans.answer, item.answers)
         results.append(ItemResult(item, ans, hit, evidence_rank(ans, item.evidence), verbatim, dt))
     return summarize(results), results
 
@@ -156,7 +161,7 @@ def summarize(results: Sequence[ItemResult]) -> Report:
     ans = [r for r in results if r.item.answerable]
     unans = [r for r in results if not r.item.answerable]
     lat = sorted(r.seconds * 1000 for r in results)
-    lengths = [len(r.answer.answer) for r in results if r.answer.answer]
+    lengths = [len(r.answer.answer) for r in results if r.answer.answer and not r.answer.abstained]
     cites = [r.verbatim for r in results if r.answer.citations]
 
     def frac(xs: Sequence[bool]) -> float:
@@ -173,6 +178,13 @@ def summarize(results: Sequence[ItemResult]) -> Report:
         citation_verbatim=frac(cites) if cites else 1.0,
         latency_p50_ms=_pct(lat, 50),
         latency_p95_ms=_pct(lat, 95),
+        tentative=frac([r.answer.status == "tentative" for r in ans]),
+        tentative_hit=frac([r.answer.status == "tentative" and answer_hit(r.answer.answer, r.item.answers)
+                            for r in ans]),
+        refused_by_kind={
+            kind: frac([r.answer.status == "abstained" for r in unans if r.item.kind == kind])
+            for kind in sorted({r.item.kind for r in unans if r.item.kind})
+        },
         abstention_by_kind={
             kind: frac([r.answer.abstained for r in unans if r.item.kind == kind])
             for kind in sorted({r.item.kind for r in unans if r.item.kind})
