@@ -189,23 +189,25 @@ class Answer:
             "citations": [
                 {**asdict(c), "score": round(float(c.score), 4)} for c in self.citations
             ],
-            "passages": [
-                {
-                    "rank": p.rank,
-                    "chunk_id": p.chunk.id,
-                    "doc": p.chunk.doc,
-                    "section": p.chunk.section,
-                    "start": p.chunk.start,
-                    "end": p.chunk.end,
-                    "text": p.chunk.text,
-                    "score": round(float(p.score), 6),
-                    "dense_score": _round(p.dense_score),
-                    "bm25_score": _round(p.bm25_score),
-                    "page": p.page,
-                }
-                for p in self.passages
-            ],
+            "passages": [passage_dict(p) for p in self.passages],
         }
+
+
+def passage_dict(p: Passage) -> dict[str, Any]:
+    """A passage in the JSON contract (``passages`` of an answer, results of a search)."""
+    return {
+        "rank": p.rank,
+        "chunk_id": p.chunk.id,
+        "doc": p.chunk.doc,
+        "section": p.chunk.section,
+        "start": p.chunk.start,
+        "end": p.chunk.end,
+        "text": p.chunk.text,
+        "score": round(float(p.score), 6),
+        "dense_score": _round(p.dense_score),
+        "bm25_score": _round(p.bm25_score),
+        "page": p.page,
+    }
 
 
 def _round(x: float | None) -> float | None:

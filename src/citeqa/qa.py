@@ -19,7 +19,7 @@ from citeqa.errors import CiteqaError, IndexMissingError, InputError
 from citeqa.index.build import BuildReport, build_index
 from citeqa.index.layout import LoadedIndex, Progress, current_folder, load_index, stale_files
 from citeqa.ingest.terms import terms
-from citeqa.models import Answer, Document, page_at
+from citeqa.models import Answer, Document, Passage, page_at
 
 MAX_QUESTION_CHARS = 2000
 RECHECK_SECONDS = 1.0  # how often a long-lived QA looks for an index rebuilt by another process
@@ -142,6 +142,18 @@ class QA:
         if threshold is not None and not 0.0 <= threshold <= 1.0:
             raise InputError("--min-confidence must be between 0 and 1")
         return k, mode, threshold
+
+    def search(self, query: str, k: int | None = None, mode: str | None = None) -> tuple[Passage, ...]:
+        """The ``k`` best passages for ``query`` (no answer extracted), each with its page where it has one."""
+        query = clean_question(query)
+        k, mode, _ = self.options(k, mode, None)
+        index = self.index
+        if index.store.n_chunks == 0:
+            raise IndexMissingError("the index holds no text: add documents to the corpus and run `citeqa index`")
+        qvec, qtokens = embed_query(self.embedder, query)
+        got = retrieve(index, query, qvec, k, mode, self.settings.rrf_k, index.tokens.project(qtokens))
+        pages = index.store.pages({p.chunk.doc for p in got.passages})
+        return tuple(replace(p, page=page_at(pages.get(p.chunk.doc, ()), p.chunk.start)) for p in got.passages)
 
     def ask(
         self,

@@ -17,7 +17,7 @@ import gradio as gr
 import pytest
 from gradio_client import Client
 
-from citeqa.app import ui
+from citeqa.app import server, ui
 from citeqa.app.cli import main
 from citeqa.config import Settings
 from citeqa.models import Answer
@@ -252,20 +252,23 @@ def test_upload_refuses_bad_files_with_a_message(chat: ui.ChatApp, tmp_path: Pat
 @pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("localhost", True), ("::1", True),
                                                ("0.0.0.0", False), ("192.168.1.5", False), ("example.com", False)])
 def test_is_loopback(host: str, loopback: bool) -> None:
-    assert ui.is_loopback(host) is loopback
+    assert server.is_loopback(host) is loopback
 
 
 @pytest.fixture()
 def no_launch(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    from citeqa.app import server
+
     calls: list[tuple] = []
     monkeypatch.setattr(ui, "launch", lambda demo, host, port, share: calls.append((host, port, share)))
+    monkeypatch.setattr(server, "run_app", lambda app, host, port: calls.append((host, port, False)))
     return calls
 
 
 def test_serve_builds_a_missing_index_and_serves_on_loopback(
     fake_settings: Settings, no_launch: list, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert ui.serve(fake_settings) == 0
+    assert server.serve(fake_settings) == 0
     assert no_launch == [("127.0.0.1", 7860, False)]
     assert (fake_settings.index_dir / "CURRENT").exists()
     assert "warning" not in capsys.readouterr().err
@@ -273,14 +276,14 @@ def test_serve_builds_a_missing_index_and_serves_on_loopback(
 
 def test_serve_refreshes_a_stale_index(fake_qa: QA, no_launch: list) -> None:
     (fake_qa.settings.corpus_dir / "new.txt").write_text(NEW_DOC)
-    ui.serve(fake_qa.settings)
+    server.serve(fake_qa.settings)
     assert "new.txt" in [p for p, _, _ in QA(fake_qa.settings).documents()]
 
 
 def test_serve_warns_about_public_binding_and_share(
     fake_settings: Settings, no_launch: list, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ui.serve(fake_settings, host="0.0.0.0", port=9999, share=True)
+    server.serve(fake_settings, host="0.0.0.0", port=9999, share=True)
     err = capsys.readouterr().err
     assert "warning: binding 0.0.0.0" in err and "reachable from other machines" in err
     assert "PUBLIC" in err and no_launch == [("0.0.0.0", 9999, True)]

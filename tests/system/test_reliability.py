@@ -351,10 +351,11 @@ def test_a_file_name_that_is_not_utf8_in_a_real_subprocess(seed_copy: Path, tmp_
 
 @pytest.fixture()
 def no_launch(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
-    from citeqa.app import ui
+    from citeqa.app import server, ui
 
     calls: list[tuple] = []
     monkeypatch.setattr(ui, "launch", lambda demo, host, port, share: calls.append((host, port, share)))
+    monkeypatch.setattr(server, "run_app", lambda app, host, port: calls.append((host, port, False)))
     return calls
 
 

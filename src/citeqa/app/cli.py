@@ -10,7 +10,7 @@ from pathlib import Path
 
 from citeqa.app.progress import progress_bars
 from citeqa.config import Settings, load_settings
-from citeqa.errors import CiteqaError
+from citeqa.errors import CiteqaError, InputError
 from citeqa.models import TENTATIVE, Answer
 
 EXIT_INTERNAL = 70
@@ -52,7 +52,10 @@ def parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--share", action="store_true", help="also open a public Gradio share link")
+    p.add_argument("--share", action="store_true", help="also open a public Gradio share link (chat app only)")
+    p.add_argument("--api-only", action="store_true", help="serve the REST API without the chat app")
+    p = sub.add_parser("mcp", help="serve the Model Context Protocol over stdio (tools ask, search, read)")
+    _common(p)
     return ap
 
 
@@ -201,9 +204,17 @@ def _eval_squad(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from citeqa.app.ui import serve
+    from citeqa.app.server import serve
 
-    return serve(_settings(args), host=args.host, port=args.port, share=args.share)
+    if args.share and args.api_only:
+        raise InputError("--share and --api-only do not go together: --share serves the chat app only")
+    return serve(_settings(args), host=args.host, port=args.port, share=args.share, api_only=args.api_only)
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from citeqa.app.mcp import serve_stdio
+
+    return serve_stdio(_settings(args))
 
 
 def _tolerant_io() -> None:
@@ -226,7 +237,7 @@ def _tolerant_io() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     _tolerant_io()
     args = parser().parse_args(argv)
-    handler = {"index": cmd_index, "ask": cmd_ask, "eval": cmd_eval, "serve": cmd_serve}[args.command]
+    handler = {"index": cmd_index, "ask": cmd_ask, "eval": cmd_eval, "serve": cmd_serve, "mcp": cmd_mcp}[args.command]
     try:
         return handler(args)
     except CiteqaError as exc:

@@ -1,16 +1,14 @@
 """The Gradio chat app: layout and event wiring. The HTML comes from :mod:`citeqa.app.render`.
 
 :class:`ChatApp` holds the handlers (plain Python, testable without a browser);
-:func:`build_app` lays the page out and wires events; :func:`serve` builds the
-index if needed and starts the server (loopback only unless told otherwise).
+:func:`build_app` lays the page out and wires events; :func:`mount` puts it on a FastAPI app beside the REST
+API and :func:`launch` serves it alone (``citeqa serve`` is :mod:`citeqa.app.server`).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,9 +18,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home (a
 import gradio as gr
 
 from citeqa.app import pageview, render
-from citeqa.app.progress import progress_bars
 from citeqa.app.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, save_upload
-from citeqa.config import MODES, Settings
+from citeqa.config import MODES
 from citeqa.errors import CiteqaError
 from citeqa.index.store import FeedbackStore
 from citeqa.ingest.files import SUPPORTED, corpus_path
@@ -256,28 +253,9 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, sh
     )
 
 
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses."""
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> int:
-    """Build the index if it is missing or stale, then serve the chat app until interrupted."""
-    if not is_loopback(host):
-        print(f"warning: binding {host}: the app (your documents, uploads and feedback) is reachable from other "
-              "machines on the network, without authentication", file=sys.stderr)
-    if share:
-        print("warning: --share opens a PUBLIC Gradio link: anyone with the link can read your documents and upload "
-              "files", file=sys.stderr)
-    qa = QA(settings)
-    report = qa.build(progress_bars())
-    for path, reason in report.skipped:
-        print(f"warning: skipped {path}: {reason}", file=sys.stderr)
-    print(f"index: {report.documents} documents, {report.chunks} passages", file=sys.stderr)
-    launch(build_app(qa), host, port, share)
-    return 0
+def mount(demo: gr.Blocks, app: Any) -> Any:
+    """``demo`` served at ``/`` of the FastAPI ``app`` (beside its own routes), with the launch options above."""
+    demo.queue(default_concurrency_limit=1)
+    return gr.mount_gradio_app(app, demo, path="/", max_file_size=MAX_UPLOAD_BYTES, theme=THEME,
+                               css=render.STYLE + pageview.STYLE, ssr_mode=False, show_error=False,
+                               footer_links=["api", "settings"], run_history=False)
