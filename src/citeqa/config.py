@@ -41,6 +41,7 @@ class Settings:
     max_file_mb: float = 100.0
     exact_search_max: int = 50_000
     sentence_vectors: str = "separate"
+    shards: int = 1  # above 1, the index is written in that many shards (citeqa.index.sharded)
 
     def chunking_key(self) -> dict[str, Any]:
         """The settings an index depends on (recorded in, and checked against, the manifest).

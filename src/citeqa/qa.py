@@ -17,7 +17,8 @@ from citeqa.config import Settings
 from citeqa.encode.embedder import Embedder, embed_query, make_embedder
 from citeqa.errors import CiteqaError, IndexMissingError, InputError
 from citeqa.index.build import BuildReport, build_index
-from citeqa.index.layout import LoadedIndex, Progress, current_folder, load_index, stale_files
+from citeqa.index.layout import Progress, current_folder, stale_files
+from citeqa.index.live import Index, load_index
 from citeqa.ingest.terms import terms
 from citeqa.models import Answer, Document, Passage, page_at
 
@@ -77,7 +78,7 @@ class QA:
         self.settings = settings
         self.embedder = embedder or make_embedder(settings.model)
         self.calibration = calibration or load_calibration()
-        self._index: LoadedIndex | None = None
+        self._index: Index | None = None
         self._lock = threading.Lock()
         self._reloading = threading.Lock()
         self._checked = time.monotonic()
@@ -95,7 +96,7 @@ class QA:
             return self.build(progress)
         return None
 
-    def reload(self) -> LoadedIndex:
+    def reload(self) -> Index:
         """Load the live index (again) and swap it in."""
         fresh = load_index(self.settings)
         with self._lock:
@@ -105,7 +106,7 @@ class QA:
         return fresh
 
     @property
-    def index(self) -> LoadedIndex:
+    def index(self) -> Index:
         """The loaded index; swapped for the live one when another process (``citeqa index``) rebuilt it."""
         idx = self._index
         if idx is None:

@@ -12,8 +12,10 @@ import pytest
 from citeqa.answer.retrieve import retrieve
 from citeqa.config import Settings
 from citeqa.encode.embedder import HashEmbedder
-from citeqa.index.build import MAX_DEAD, build_index
-from citeqa.index.layout import LoadedIndex, load_index
+from citeqa.index.build import build_index
+from citeqa.index.layout import LoadedIndex
+from citeqa.index.live import load_index
+from citeqa.index.update import MAX_DEAD
 from citeqa.ingest.terms import terms
 from citeqa.qa import QA
 

@@ -20,10 +20,10 @@ from citeqa.index.layout import (
     FORMAT,
     build_lock,
     current_folder,
-    load_index,
     read_manifest,
     stale_files,
 )
+from citeqa.index.live import load_index
 from citeqa.ingest.chunking import chunk_corpus
 from citeqa.ingest.files import load_corpus
 from citeqa.models import sha256_hex

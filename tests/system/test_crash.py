@@ -26,7 +26,8 @@ import pytest
 
 from citeqa.app.cli import main
 from citeqa.config import Settings
-from citeqa.index.layout import current_folder, load_index, read_manifest
+from citeqa.index.layout import current_folder, read_manifest
+from citeqa.index.live import load_index
 from citeqa.models import sha256_hex
 from citeqa.qa import QA
 

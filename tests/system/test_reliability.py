@@ -727,6 +727,7 @@ def test_disk_full_during_a_build_is_a_message_and_the_old_index_stays(
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import citeqa.index.build
+    import citeqa.index.update
 
     live = current_folder(tmp_path / "index")
     (seed_copy / "kites.txt").write_text("Kites were flown on the beach in 2020.", encoding="utf-8")
@@ -735,7 +736,7 @@ def test_disk_full_during_a_build_is_a_message_and_the_old_index_stays(
         raise OSError(28, "No space left on device", str(path))
 
     monkeypatch.setattr(citeqa.index.build, "write_store", full)
-    monkeypatch.setattr(citeqa.index.build, "update_store", full)
+    monkeypatch.setattr(citeqa.index.update, "update_store", full)
     code, out, err = run(capsys, "index", *built)
     assert code == 74 and out == ""
     assert re.fullmatch(r"citeqa: error: No space left on device: \S+store\.sqlite\n", err), err

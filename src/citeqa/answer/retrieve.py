@@ -9,8 +9,7 @@ import numpy as np
 from citeqa.answer.align import token_weights
 from citeqa.answer.qtypes import without_cue
 from citeqa.encode.tokens import TokenVectors
-from citeqa.index.layout import LoadedIndex
-from citeqa.index.vectors import dense_scores, dense_search
+from citeqa.index.live import Index
 from citeqa.ingest.terms import terms
 from citeqa.models import Passage
 
@@ -36,7 +35,7 @@ def rrf(rankings: list[list[int]], k: int = 60) -> dict[int, float]:
     return fused
 
 
-def best_sentence_ranking(index: LoadedIndex, qvec: np.ndarray, rows: set[int]) -> list[int]:
+def best_sentence_ranking(index: Index, qvec: np.ndarray, rows: set[int]) -> list[int]:
     """Candidate chunks ranked by their best sentence's similarity to the question.
 
     A chunk whose one sentence matches the question closely can rank low as a
@@ -49,7 +48,7 @@ def best_sentence_ranking(index: LoadedIndex, qvec: np.ndarray, rows: set[int]) 
     return sorted(best, key=lambda r: (-best[r], index.order[r]))
 
 
-def best_alignment_ranking(index: LoadedIndex, query: str, qtokens: TokenVectors, rows: set[int]) -> list[int]:
+def best_alignment_ranking(index: Index, query: str, qtokens: TokenVectors, rows: set[int]) -> list[int]:
     """Candidate chunks ranked by their best sentence's token alignment with the question."""
     ranges = index.store.sentence_ranges(rows)
     weights = token_weights(without_cue(query), qtokens, {t: index.bm25.weight(t) for t in set(terms(query))})
@@ -60,7 +59,7 @@ def best_alignment_ranking(index: LoadedIndex, query: str, qtokens: TokenVectors
 
 
 def retrieve(
-    index: LoadedIndex, query: str, qvec: np.ndarray, k: int, mode: str = "hybrid", rrf_k: int = 60,
+    index: Index, query: str, qvec: np.ndarray, k: int, mode: str = "hybrid", rrf_k: int = 60,
     qtokens: TokenVectors | None = None,
 ) -> Retrieved:
     """The ``k`` best passages for ``query`` (``qvec`` is its embedding, ``qtokens`` its tokens)."""
@@ -68,7 +67,7 @@ def retrieve(
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
     depth = max(4 * k, 40)
     bm25_all = index.bm25.scores(terms(query))
-    dense_hits = dense_search(index.dense, qvec, depth, index.search_params) if mode != "bm25" else []
+    dense_hits = index.dense_search(qvec, depth) if mode != "bm25" else []
     sparse_hits: list[tuple[int, float]] = []
     if mode != "dense" and len(bm25_all):
         top = np.argpartition(-bm25_all, min(depth, len(bm25_all)) - 1)[:depth]
@@ -86,7 +85,7 @@ def retrieve(
         fused = rrf(rankings, rrf_k)
     rows = sorted(fused, key=lambda r: (-fused[r], index.order[r]))[:k]
     dense = dict(dense_hits)
-    dense.update(dense_scores(index.dense, qvec, [r for r in rows if r not in dense]))
+    dense.update(index.dense_scores(qvec, [r for r in rows if r not in dense]))
     found = index.store.chunks(rows)
     passages, vectors, tokens = [], [], []
     for r in rows:

@@ -185,6 +185,40 @@ class BM25:
                    arrays["tf"], arrays["lengths"], int(arrays["n_live"][0]))
 
 
+def build_shards(texts: Iterable[str], bounds: Sequence[tuple[int, int]], k1: float = 1.2, b: float = 0.75
+                 ) -> tuple[list[BM25], dict[str, int], np.ndarray]:
+    """One BM25 index per shard of rows ``[a, b)`` whose weights use corpus-wide statistics (document frequencies,
+    chunk count, average length), so each chunk scores exactly as in one index of all of them: also the term
+    order of a sum, since each shard numbers its terms in the corpus-wide order.
+
+    Returns the shards, the corpus-wide vocabulary and document frequencies (for :meth:`BM25.weight`)."""
+    vocab: dict[str, int] = {}
+    term, doc, tf_all, length = _tokenise(texts, vocab, 0)
+    n = len(length)
+    df = np.bincount(term, minlength=len(vocab)).astype(np.int64)
+    idf = np.log1p((n - df.astype(np.float64) + 0.5) / (df + 0.5)).astype(np.float32)
+    lens = length.astype(np.float64)
+    avg = float(lens.mean()) if n and lens.mean() > 0 else 1.0
+    terms_by_id = sorted(vocab, key=vocab.__getitem__)
+    shards = []
+    for a, z in bounds:
+        keep = (doc >= a) & (doc < z)
+        t, d, tf = term[keep], doc[keep] - a, tf_all[keep]
+        present = np.unique(t)
+        local = np.full(len(vocab), -1, dtype=np.int64)
+        local[present] = np.arange(len(present))
+        order = np.argsort(local[t], kind="stable")  # by term (corpus-wide order), then by row
+        t, d, tf = t[order], d[order], tf[order]
+        counts = np.bincount(local[t], minlength=len(present))
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        tf64 = tf.astype(np.float64)
+        weights = (idf[t] * tf64 * (k1 + 1) / (tf64 + k1 * (1 - b + b * lens[d + a] / avg))).astype(np.float32)
+        shard_vocab = {terms_by_id[g]: i for i, g in enumerate(present.tolist())}
+        shards.append(BM25(shard_vocab, indptr, d.astype(np.int32), weights, idf[present], z - a,
+                           tf.astype(np.int32), length[a:z].astype(np.int32), z - a))
+    return shards, vocab, df
+
+
 def _tokenise(
     texts: Iterable[str], vocab: dict[str, int], first_row: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

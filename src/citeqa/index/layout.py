@@ -40,7 +40,7 @@ from citeqa.errors import (
 from citeqa.index.bm25 import BM25
 from citeqa.index.store import ChunkStore
 from citeqa.index.token_store import TokenStore, load_tokens
-from citeqa.index.vectors import load_dense, search_params
+from citeqa.index.vectors import dense_scores, dense_search, load_dense, search_params
 from citeqa.ingest.files import corpus_path, file_fingerprints
 from citeqa.models import sha256_hex
 
@@ -67,6 +67,14 @@ class LoadedIndex:
     dead: np.ndarray
     search_params: object | None
     tokens: TokenStore
+
+    def dense_search(self, qvec: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The ``k`` rows nearest to ``qvec`` (inner product), best first, dead rows left out."""
+        return dense_search(self.dense, qvec, k, self.search_params)
+
+    def dense_scores(self, qvec: np.ndarray, rows: list[int]) -> dict[int, float]:
+        """The inner product of ``qvec`` with each of ``rows``."""
+        return dense_scores(self.dense, qvec, rows)
 
 
 def current_folder(index_dir: Path) -> Path | None:
@@ -189,8 +197,8 @@ def clean_leftovers(index_dir: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def load_index(settings: Settings) -> LoadedIndex:
-    """Load the live index, refusing one that is missing, damaged or built differently."""
+def live_manifest(settings: Settings) -> tuple[Path, dict]:
+    """The live data folder and its manifest, refusing one that is missing, unreadable or built differently."""
     index_dir = settings.index_dir
     folder = current_folder(index_dir)
     if folder is None:
@@ -202,6 +210,11 @@ def load_index(settings: Settings) -> LoadedIndex:
     except (OSError, ValueError) as exc:
         raise IndexCorruptError(f"the index manifest in {folder} is unreadable ({exc}); run `citeqa index`") from exc
     check_compatible(manifest, settings)
+    return folder, manifest
+
+
+def load_folder(folder: Path, manifest: dict) -> LoadedIndex:
+    """One index folder (a whole unsharded index, or one shard of a sharded one)."""
     store = ChunkStore(folder / "store.sqlite")
     counts = manifest.get("counts", {})
     dense = load_dense(folder / "dense.faiss", manifest.get("dimension", 0))
