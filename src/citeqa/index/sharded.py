@@ -44,12 +44,13 @@ SHARD = "shard-{:03d}"
 
 def shard_bounds(chunks_per_doc: Sequence[int], n: int) -> list[tuple[int, int]]:
     """Documents ``[first, end)`` of each of ``n`` shards: runs in corpus order, about equal in chunks."""
-    total = sum(chunks_per_doc)
-    n = max(1, min(n, len(chunks_per_doc)))
+    total, m = sum(chunks_per_doc), len(chunks_per_doc)
+    n = max(1, min(n, m))
     cum = np.cumsum([0, *chunks_per_doc])
-    cuts = [0] + [int(np.searchsorted(cum, total * i / n, side="left")) for i in range(1, n)] + [len(chunks_per_doc)]
-    cuts = sorted(set(cuts))
-    return list(pairwise(cuts))
+    cuts = [0]
+    for i in range(1, n):  # each shard at least one document, as near an equal share of chunks as that allows
+        cuts.append(max(cuts[-1] + 1, min(int(np.searchsorted(cum, total * i / n, side="left")), m - (n - i))))
+    return list(pairwise([*cuts, m]))
 
 
 def write_sharded(folder: Path, docs: Sequence[Document], chunks: Sequence[Chunk], chunk_vecs: np.ndarray,

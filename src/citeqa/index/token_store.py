@@ -79,10 +79,13 @@ class TokenStore:
         block = self.packed.q[idx]
         if block.shape[1] != question.shape[1]:
             return out
-        sim = question @ block.T.astype(np.float32)  # (question tokens, gathered tokens); scales after:
-        sim *= self.packed.scales[idx][None, :]  # far fewer multiplications than dequantizing the block
+        # (question tokens, gathered tokens), in float64 so that a sentence's score does not depend on which
+        # other sentences share the block (BLAS sums in another order for other shapes; a sharded index must
+        # rank exactly as one index); scales after, far fewer multiplications than dequantizing the block.
+        sim = question.astype(np.float64) @ block.T.astype(np.float64)
+        sim *= self.packed.scales[idx][None, :]
         per_sentence = np.maximum.reduceat(sim, np.concatenate([[0], np.cumsum(counts)[:-1]]), axis=1)
-        score = (weights @ per_sentence) / (float(weights.sum()) or 1.0)
+        score = (weights.astype(np.float64) @ per_sentence) / (float(weights.sum()) or 1.0)
         np.maximum.at(out, owner, score.astype(np.float32))
         return out
 
