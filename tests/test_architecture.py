@@ -26,7 +26,8 @@ ALLOWED: dict[str, set[str]] = {
     "answer": CORE | {"ingest", "encode", "index"},
     "qa": CORE | {"ingest", "encode", "index", "answer"},
     "eval": CORE | {"ingest", "encode", "index", "answer", "qa"},
-    "app": CORE | {"ingest", "encode", "index", "answer", "qa", "eval"},
+    "cluster": CORE | {"ingest", "encode", "index", "answer", "qa"},
+    "app": CORE | {"ingest", "encode", "index", "answer", "qa", "eval", "cluster"},
     "__init__": {"qa", "config"},
 }
 GUI = ("gradio", "gradio_client", "fastapi", "uvicorn", "starlette", "mcp")

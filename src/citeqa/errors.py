@@ -49,3 +49,9 @@ class ModelError(CiteqaError):
     """The embedding model cannot be loaded."""
 
     exit_code = 6
+
+
+class EngineError(CiteqaError):
+    """A distributed engine is missing, or its cluster cannot be reached or failed the job."""
+
+    exit_code = 7

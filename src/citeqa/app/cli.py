@@ -23,6 +23,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="sentence-transformers model name or path (default: bundled all-MiniLM-L6-v2)")
 
 
+def _engine(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="where the work runs: this process (default) or a Ray cluster (pip install 'citeqa[ray]')")
+    p.add_argument("--address", help="the Ray cluster to join (e.g. 10.0.0.5:6379, or auto); default: start one here")
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="citeqa", description="Ask questions of your documents; answers are cited quotes."
@@ -30,6 +36,8 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("index", help="build or refresh the index of the corpus folder")
     _common(p)
+    _engine(p)
+    p.add_argument("--shards", type=int, default=1, help="write the index in N shards (default 1)")
     p = sub.add_parser("ask", help="answer a question (or, with --json and no question, one per stdin line)")
     p.add_argument("question", nargs="?", help="the question")
     _common(p)
@@ -54,6 +62,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="also open a public Gradio share link (chat app only)")
     p.add_argument("--api-only", action="store_true", help="serve the REST API without the chat app")
+    _engine(p)
+    p.add_argument("--replicas", type=int, default=2, help="with --engine ray: REST API replicas (default 2)")
     p = sub.add_parser("mcp", help="serve the Model Context Protocol over stdio (tools ask, search, read)")
     _common(p)
     return ap
@@ -66,8 +76,17 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_index(args: argparse.Namespace) -> int:
     from citeqa.qa import QA
 
-    qa = QA(_settings(args))
-    report = qa.build(progress_bars())
+    if not 1 <= args.shards <= 1024:
+        raise InputError("--shards must be between 1 and 1024")
+    settings = _settings(args).with_(shards=args.shards)
+    if args.engine == "ray":
+        from citeqa.cluster.build import build_on_ray
+
+        report = build_on_ray(settings, args.address, progress_bars())
+    else:
+        if args.address:
+            raise InputError("--address is for --engine ray")
+        report = QA(settings).build(progress_bars())
     for path, reason in report.skipped:
         print(f"warning: skipped {path}: {reason}", file=sys.stderr)
     if report.up_to_date:
@@ -77,6 +96,10 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"indexed {report.documents} documents into {report.chunks} chunks and {report.sentences} sentences "
               f"({report.embedded} embedded, {report.reused} reused, {report.index_type}{how}) "
               f"in {report.seconds:.1f} s")
+    if report.shards > 1:
+        print(f"in {report.shards} shards")
+    if report.nodes:
+        print(f"work ran on {len(report.nodes)} node(s): {', '.join(report.nodes)}")
     return 0
 
 
@@ -208,6 +231,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if args.share and args.api_only:
         raise InputError("--share and --api-only do not go together: --share serves the chat app only")
+    if args.engine == "ray":
+        from citeqa.app.rayserve import serve_on_ray
+
+        if args.share:
+            raise InputError("--share is for the local engine")
+        if not 1 <= args.replicas <= 256:
+            raise InputError("--replicas must be between 1 and 256")
+        return serve_on_ray(_settings(args), args.address, args.host, args.port, args.replicas)
+    if args.address:
+        raise InputError("--address is for --engine ray")
     return serve(_settings(args), host=args.host, port=args.port, share=args.share, api_only=args.api_only)
 
 

@@ -40,10 +40,8 @@ BULK_MIN = 64  # texts; fewer go through the float32 numpy pass
 
 
 class BertEncoder:
-    """Embeds texts with a BERT sentence-transformers model in numpy (float32).
-
-    ``token_budget`` bounds the tokens (padding included) of one forward batch.
-    """
+    """Embeds texts with a BERT sentence-transformers model in numpy (float32); ``token_budget`` bounds the
+    tokens (padding included) of one forward batch."""
 
     def __init__(self, folder: Path | str, token_budget: int = 4096) -> None:
         self.folder = Path(folder)
@@ -56,6 +54,7 @@ class BertEncoder:
         self._bulk: TorchForward | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._projection: np.ndarray | None = None
+        self.workers: int | None = None  # batches in parallel (default: one per core this process may use)
 
     def _load(self) -> None:
         with self._lock:
@@ -74,7 +73,7 @@ class BertEncoder:
         self.word, self.pos_type, self.ln0, self.layers = w.word, w.pos_type, w.ln0, w.layers
 
     def token_projection(self) -> np.ndarray:
-        """The projection of token vectors for the index (:func:`citeqa.encode.tokens.projection`), computed once."""
+        """The token vectors' projection for the index (:func:`citeqa.encode.tokens.projection`), made once."""
         self._load()
         self._projection = projection(self.word) if self._projection is None else self._projection
         return self._projection
@@ -176,7 +175,7 @@ class BertEncoder:
         """One long-lived worker per core (fresh threads per call would each get a new malloc arena)."""
         with self._lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(cores(), thread_name_prefix="citeqa-embed")
+                self._pool = ThreadPoolExecutor(self.workers or cores(), thread_name_prefix="citeqa-embed")
         return self._pool
 
     def _run(self, texts: Sequence[str], forward: Forward, pool: ThreadPoolExecutor | None = None) -> np.ndarray:

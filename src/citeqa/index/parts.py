@@ -39,6 +39,7 @@ class BuildReport:
     incremental: bool = False
     changed: int = 0
     shards: int = 1
+    nodes: tuple[str, ...] = ()  # where the work ran (another engine: the cluster's nodes)
 
 
 @dataclass(frozen=True)

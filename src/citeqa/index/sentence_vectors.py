@@ -82,7 +82,7 @@ def chunk_and_sentence_vectors(
         return chunk_vecs, sent_vecs, n1 + n2
     texts = [c.embed_text for c in chunks]
     parts = [sentence_parts(c) for c in chunks]
-    ckeys = [_key(model, t) for t in texts]
+    ckeys = [vector_key(model, t) for t in texts]
     tag = recipe()
     skeys = [[sha256_hex(f"{model}\0{tag}\0{t}\0{p[0][0]}:{p[0][1]}") for p in ps] for t, ps in zip(texts, parts)]
     found = cache.get_many(ckeys + [k for ks in skeys for k in ks], None)
@@ -116,7 +116,8 @@ def chunk_and_sentence_vectors(
     return chunk_vecs, sent_vecs, len(todo) + sum(len(skeys[i]) for i in todo)
 
 
-def _key(model: str, text: str) -> str:
+def vector_key(model: str, text: str) -> str:
+    """The cache key of a text's vector."""
     return sha256_hex(f"{model}\0{text}")
 
 
@@ -124,7 +125,7 @@ def embed_cached(
     embedder: Embedder, model: str, texts: list[str], cache: EmbeddingCache, what: str, progress: Progress | None
 ) -> tuple[np.ndarray, int]:
     """Vectors for ``texts`` from the cache, embedding only the missing ones."""
-    keys = [_key(model, t) for t in texts]
+    keys = [vector_key(model, t) for t in texts]
     found = cache.get_many(keys, None)
     missing = sorted({k: i for i, k in enumerate(keys) if k not in found}.values())
     embed = getattr(embedder, "embed_many", embedder.embed)  # an embedder's bulk path, where it has one

@@ -228,6 +228,11 @@ class EmbeddingCache:
                 out.update((key, (pack, j)) for j, (key, _) in enumerate(found))
         return out
 
+    def put_token_blobs(self, rows: Iterable[tuple[str, int, int, bytes]]) -> None:
+        """Store token vectors already in the stored layout: ``(key, tokens, dimensions, bytes)``."""
+        self._con.executemany("INSERT OR REPLACE INTO token_rows VALUES (?, ?, ?, ?)", list(rows))
+        self._con.commit()
+
     def put_tokens(self, keys: Sequence[str], pack: PackedTokens,
                    vectors: Iterable[tuple[str, np.ndarray]] = ()) -> None:
         """Store text ``i`` of ``pack`` under ``keys[i]`` (and, in the same transaction, plain ``vectors``)."""

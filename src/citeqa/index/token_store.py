@@ -29,6 +29,7 @@ import numpy as np
 
 from citeqa.encode.embedder import Embedder, token_projection
 from citeqa.encode.tokens import PackedTokens, TokenVectors, project
+from citeqa.index.sentence_vectors import vector_key
 from citeqa.index.store import EmbeddingCache
 from citeqa.models import Chunk, sha256_hex
 
@@ -109,6 +110,11 @@ def save_tokens(folder: Path, tokens: PackedTokens, projection: np.ndarray, old:
     np.save(folder / PROJECTION, projection.astype(np.float32), allow_pickle=False)
 
 
+def token_key(model: str, projection: np.ndarray, text: str) -> str:
+    """The cache key of a text's token vectors (the projection is part of it)."""
+    return sha256_hex(f"{model}\0{_TAG}:{sha256_hex(projection.tobytes().hex())[:12]}\0{text}")
+
+
 def sentence_tokens(
     embedder: Embedder, model: str, chunks: Sequence[Chunk], cache: EmbeddingCache,
     how: str = "separate", progress: Progress | None = None,
@@ -127,15 +133,14 @@ def sentence_tokens(
     late = how == "late"
     texts = ([c.embed_text for c in chunks] if late else
              [c.sentence_embed_text(i) for c in chunks for i in range(len(c.sentences))])
-    tag = f"{_TAG}:{sha256_hex(proj.tobytes().hex())[:12]}"
-    keys = [sha256_hex(f"{model}\0{tag}\0{t}") for t in texts]
+    keys = [token_key(model, proj, t) for t in texts]
     found = cache.get_tokens(keys)
     missing = sorted({k: i for i, k in enumerate(keys) if k not in found}.values())
     for done in range(0, len(missing), BATCH):
         part = missing[done : done + BATCH]
         vecs, toks = embedder.embed_tokens([texts[i] for i in part])  # type: ignore[attr-defined]
         batch = PackedTokens.projected(toks, proj)
-        plain = [] if late else [(sha256_hex(f"{model}\0{texts[i]}"), v) for i, v in zip(part, vecs)]
+        plain = [] if late else [(vector_key(model, texts[i]), v) for i, v in zip(part, vecs)]
         cache.put_tokens([keys[i] for i in part], batch, plain)  # one transaction
         found.update((keys[i], (batch, j)) for j, i in enumerate(part))
         if progress:

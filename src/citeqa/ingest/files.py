@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -249,14 +250,29 @@ def load_corpus(corpus_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[l
     files, skipped = _scan(corpus_dir)
     if not files and not skipped:
         raise CorpusError(f"{KINDS} in {corpus_dir}")
-    docs: list[Document] = []
-    seen: dict[str, str] = {}
-    for rel, path in files.items():
+
+    def read(rel: str, path: Path) -> Document | Skipped:
         try:
-            doc = read_document(path, rel, max_bytes)
+            return read_document(path, rel, max_bytes)
         except UnusableFileError as err:
-            skipped.append(Skipped(rel, err.reason))
+            return Skipped(rel, err.reason)
+
+    return collect_documents(corpus_dir, [read(rel, path) for rel, path in files.items()], skipped)
+
+
+def collect_documents(corpus_dir: Path, read: Sequence[Document | Skipped], skipped: Sequence[Skipped] = ()
+                      ) -> tuple[list[Document], list[Skipped]]:
+    """The documents of files read in corpus order (a byte-identical duplicate of an earlier one skipped), and
+    every file skipped, by path; :class:`CorpusError` when none is left. Shared by :func:`load_corpus` and the
+    engines that read files elsewhere (:mod:`citeqa.cluster.build`)."""
+    docs: list[Document] = []
+    skipped = list(skipped)
+    seen: dict[str, str] = {}
+    for doc in read:
+        if isinstance(doc, Skipped):
+            skipped.append(doc)
             continue
+        rel = doc.path
         if doc.sha256 in seen:
             skipped.append(Skipped(rel, f"duplicate of {seen[doc.sha256]}"))
             continue
