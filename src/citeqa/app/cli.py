@@ -37,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="build or refresh the index of the corpus folder")
     _common(p)
     _engine(p)
-    p.add_argument("--shards", type=int, default=1, help="write the index in N shards (default 1)")
+    p.add_argument("--shards", type=int, help="write the index in N shards (default: as it is now; 1 when new)")
     p = sub.add_parser("ask", help="answer a question (or, with --json and no question, one per stdin line)")
     p.add_argument("question", nargs="?", help="the question")
     _common(p)
@@ -69,6 +69,13 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
+def current_shards(settings: Settings) -> int:
+    """How many shards the index in ``settings.index_dir`` is written in (1 when unsharded or missing)."""
+    from citeqa.index.layout import read_manifest
+
+    return int((read_manifest(settings.index_dir) or {}).get("shards", 1))
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(corpus_dir=args.corpus, index_dir=args.index, model=args.model)
 
@@ -76,9 +83,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_index(args: argparse.Namespace) -> int:
     from citeqa.qa import QA
 
-    if not 1 <= args.shards <= 1024:
+    if args.shards is not None and not 1 <= args.shards <= 1024:
         raise InputError("--shards must be between 1 and 1024")
-    settings = _settings(args).with_(shards=args.shards)
+    settings = _settings(args)
+    settings = settings.with_(shards=args.shards or current_shards(settings))
     if args.engine == "ray":
         from citeqa.cluster.build import build_on_ray
 

@@ -13,6 +13,7 @@ import sys
 
 from citeqa.app.progress import progress_bars
 from citeqa.config import Settings
+from citeqa.index.layout import read_manifest
 from citeqa.qa import QA
 
 
@@ -34,7 +35,8 @@ def prepare(settings: Settings, host: str, share: bool = False) -> QA:
     if share:
         print("warning: --share opens a PUBLIC Gradio link: anyone with the link can read your documents and upload "
               "files", file=sys.stderr)
-    qa = QA(settings)
+    shards = int((read_manifest(settings.index_dir) or {}).get("shards", 1))
+    qa = QA(settings.with_(shards=shards))  # a sharded index stays sharded
     report = qa.build(progress_bars())
     for path, reason in report.skipped:
         print(f"warning: skipped {path}: {reason}", file=sys.stderr)

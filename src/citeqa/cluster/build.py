@@ -17,19 +17,21 @@ previous index stays live (nothing is swapped in until the whole build is writte
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from citeqa.cluster.connect import connect, nodes
+from citeqa.cluster.connect import connect, nodes, quiet
 from citeqa.config import Settings
 from citeqa.encode.embedder import make_embedder, token_projection
 from citeqa.encode.tokens import PackedTokens
 from citeqa.errors import CorpusError, EngineError
-from citeqa.index.build import BuildReport, Prepared, build_index
+from citeqa.index.build import BuildReport, Prepared, build_index, up_to_date
 from citeqa.index.layout import Progress
 from citeqa.index.sentence_vectors import vector_key
 from citeqa.index.store import EmbeddingCache
@@ -117,11 +119,16 @@ def to_embed(settings: Settings, chunks: Sequence[Chunk], cache: EmbeddingCache,
 def build_on_ray(settings: Settings, address: str | None = None, progress: Progress | None = None,
                  log: Any = sys.stderr) -> BuildReport:
     """Build the index of ``settings`` with the work spread over a Ray cluster (see the module docstring)."""
+    t0 = time.perf_counter()
+    current = up_to_date(settings)
+    if current is not None:
+        return current  # nothing changed: no cluster needed
     ray = connect(address)
     data = importlib.import_module("ray.data")
     ctx = data.DataContext.get_current()
     ctx.op_resource_reservation_enabled = False
     ctx.enable_progress_bars = False
+    quiet("ray.data", logging.ERROR)  # and the warning that progress bars are off
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     corpus = settings.corpus_dir
     fingerprints, outside = corpus_scan(corpus)
@@ -147,12 +154,13 @@ def build_on_ray(settings: Settings, address: str | None = None, progress: Progr
     embed_nodes: set[str] = set()
     try:
         todo = to_embed(settings, chunks, cache, projection)
-        print(f"ray: {len(rows)} files read on {len(read_nodes)} node(s); {len(todo)} texts to embed on "
-              f"{min(cpus, max(1, len(todo) // BATCH))} actor(s)", file=log)
+        work = (f"{len(todo)} texts to embed on {min(cpus, max(1, len(todo) // BATCH))} actor(s)" if todo else
+                "nothing to embed (all in the cache)")
+        print(f"ray: {len(rows)} files read on {len(read_nodes)} node(s); {work}", file=log)
         if todo:
-            ds = data.from_items(todo).map_batches(
-                Embed, fn_constructor_kwargs={"model": settings.model}, batch_size=BATCH, num_cpus=1,
-                concurrency=max(1, min(cpus, len(todo) // BATCH)), batch_format="numpy")
+            pool = data.ActorPoolStrategy(size=max(1, min(cpus, len(todo) // BATCH)))
+            ds = data.from_items(todo).map_batches(Embed, fn_constructor_kwargs={"model": settings.model},
+                                                   batch_size=BATCH, num_cpus=1, compute=pool, batch_format="numpy")
             done = 0
             for batch in ds.iter_batches(batch_size=1024, batch_format="numpy"):
                 dim = projection.shape[1]
@@ -171,4 +179,4 @@ def build_on_ray(settings: Settings, address: str | None = None, progress: Progr
     names = {n.split(" (")[1].rstrip(")"): n for n in nodes(ray)}
     used = sorted(names.get(n[:8], n[:8]) for n in read_nodes | embed_nodes)
     return replace(report, nodes=tuple(used), embedded=report.embedded + len(todo),
-                   reused=max(0, report.reused - len(todo)))
+                   reused=max(0, report.reused - len(todo)), seconds=time.perf_counter() - t0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from citeqa.errors import EngineError
@@ -27,6 +28,9 @@ def connect(address: str | None) -> Any:
     ray = ray_module()
     if ray.is_initialized():
         return ray
+    # The driver's own C++ log: Ray logs a harmless warning about actor arguments at level "E"; failures reach
+    # us as exceptions, which become messages.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     try:
         ray.init(address=address, runtime_env=RUNTIME_ENV, include_dashboard=False, logging_level=logging.WARNING,
                  log_to_driver=False, configure_logging=True)
@@ -34,7 +38,14 @@ def connect(address: str | None) -> Any:
         where = f"at {address}" if address else "on this machine"
         raise EngineError(f"cannot reach a Ray cluster {where}: {exc}. Start one with `ray start --head`, "
                           "or leave out --address to run one here") from exc
+    quiet()  # Ray sets its loggers up in init: quieten them after it
     return ray
+
+
+def quiet(prefix: str = "ray", level: int = logging.WARNING) -> None:
+    """Ray's own loggers (Ray Data configures its own on import): ``level`` and above only."""
+    for name in [prefix, *(n for n in logging.root.manager.loggerDict if n.startswith(prefix + "."))]:
+        logging.getLogger(name).setLevel(level)
 
 
 def nodes(ray: Any) -> list[str]:

@@ -37,7 +37,7 @@ from citeqa.index.vectors import build_dense
 from citeqa.ingest.chunking import chunk_corpus
 from citeqa.ingest.files import corpus_scan, load_corpus, reread
 
-__all__ = ["BuildReport", "Prepared", "build_index"]
+__all__ = ["BuildReport", "Prepared", "build_index", "up_to_date"]
 
 
 def build_index(settings: Settings, embedder: Embedder, progress: Progress | None = None,
@@ -57,10 +57,7 @@ def build_index(settings: Settings, embedder: Embedder, progress: Progress | Non
                 changed = sorted(set(changed) | (set(reread(old)) & set(fingerprints)))
             if healthy and changed == [] and old.get("shards", 1) == settings.shards:
                 clean_leftovers(index_dir)
-                c = old["counts"]
-                return BuildReport(True, c["documents"], c["chunks"], c["sentences"], 0, 0,
-                                   tuple((s["path"], s["reason"]) for s in old.get("skipped", [])),
-                                   time.perf_counter() - t0, old["index_type"], shards=old.get("shards", 1))
+                return _current(old, t0)
             report = None
             if live is not None and changed and settings.shards == 1 and prepared is None:
                 report = update_index(settings, embedder, live, changed, fingerprints, outside, progress)
@@ -70,6 +67,27 @@ def build_index(settings: Settings, embedder: Embedder, progress: Progress | Non
         if report is None:
             report = _full(settings, embedder, fingerprints, progress, prepared)
         return replace(report, seconds=time.perf_counter() - t0)
+
+
+def up_to_date(settings: Settings) -> BuildReport | None:
+    """The report of a build that would find nothing to do, or None when the index needs building."""
+    t0 = time.perf_counter()
+    fingerprints, _ = corpus_scan(settings.corpus_dir)
+    old, live, healthy = _live(settings)
+    if live is not None:
+        live.store.close()
+    if not healthy or old.get("shards", 1) != settings.shards:
+        return None
+    if stale_files(old, settings.corpus_dir, fingerprints) or set(reread(old)) & set(fingerprints):
+        return None
+    return _current(old, t0)
+
+
+def _current(old: dict, t0: float) -> BuildReport:
+    c = old["counts"]
+    return BuildReport(True, c["documents"], c["chunks"], c["sentences"], 0, 0,
+                       tuple((s["path"], s["reason"]) for s in old.get("skipped", [])),
+                       time.perf_counter() - t0, old["index_type"], shards=old.get("shards", 1))
 
 
 def _live(settings: Settings) -> tuple[dict, LoadedIndex | None, bool]:
