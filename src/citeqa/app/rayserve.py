@@ -12,6 +12,7 @@ breaks. Run ``citeqa serve`` (local) beside it for the chat.
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
 import time
 from pathlib import Path
@@ -45,13 +46,16 @@ class Replica:
         return build_api(self.qa)
 
 
+REPLICA_CPUS = 0.5  # a replica answers one question at a time; half a CPU leaves room for a build on a small cluster
+
+
 def deployment(settings: Settings, replicas: int) -> Any:
-    """The Serve application: ``replicas`` copies of :class:`Replica`, one CPU each."""
+    """The Serve application: ``replicas`` copies of :class:`Replica`."""
     from ray import serve
 
     cls = serve.ingress()(Replica)
-    return serve.deployment(cls, name="citeqa", num_replicas=replicas,
-                            ray_actor_options={"num_cpus": 1}, max_ongoing_requests=8).bind(_settings_dict(settings))
+    return serve.deployment(cls, name="citeqa", num_replicas=replicas, ray_actor_options={"num_cpus": REPLICA_CPUS},
+                            max_ongoing_requests=8).bind(_settings_dict(settings))
 
 
 def serve_on_ray(settings: Settings, address: str | None, host: str, port: int, replicas: int) -> int:
@@ -67,9 +71,16 @@ def serve_on_ray(settings: Settings, address: str | None, host: str, port: int, 
         raise EngineError(f"Ray Serve could not start the API: {exc}") from exc
     print(f"serving the REST API on http://{host}:{port}/ from {replicas} Ray Serve replica(s) on "
           f"{', '.join(nodes(ray))}", file=sys.stderr)
+    signal.signal(signal.SIGTERM, _interrupt)  # a plain kill shuts the replicas down too
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        serve.shutdown()
+        pass
+    finally:
+        serve.shutdown()  # the replicas are the cluster's: stop them, or they hold its CPUs
     return 0
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt

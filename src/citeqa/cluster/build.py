@@ -42,6 +42,7 @@ from citeqa.ingest.files import read_document as read_file
 from citeqa.models import Chunk
 
 BATCH = 128
+STALL_SECONDS = 300
 
 
 def read_and_chunk(row: dict, corpus: str, max_bytes: int, chunk_chars: int, overlap: int) -> dict:
@@ -128,6 +129,8 @@ def build_on_ray(settings: Settings, address: str | None = None, progress: Progr
     ctx = data.DataContext.get_current()
     ctx.op_resource_reservation_enabled = False
     ctx.enable_progress_bars = False
+    ctx.wait_for_min_actors_s = STALL_SECONDS  # a pool that cannot start (no free CPU) is an error, not a hang
+    ctx.execution_no_progress_timeout_s = STALL_SECONDS  # so is a job that stops moving (its nodes gone)
     quiet("ray.data", logging.ERROR)  # and the warning that progress bars are off
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     corpus = settings.corpus_dir
@@ -158,7 +161,7 @@ def build_on_ray(settings: Settings, address: str | None = None, progress: Progr
                 "nothing to embed (all in the cache)")
         print(f"ray: {len(rows)} files read on {len(read_nodes)} node(s); {work}", file=log)
         if todo:
-            pool = data.ActorPoolStrategy(size=max(1, min(cpus, len(todo) // BATCH)))
+            pool = data.ActorPoolStrategy(min_size=1, max_size=max(1, min(cpus, len(todo) // BATCH)))
             ds = data.from_items(todo).map_batches(Embed, fn_constructor_kwargs={"model": settings.model},
                                                    batch_size=BATCH, num_cpus=1, compute=pool, batch_format="numpy")
             done = 0
@@ -171,7 +174,7 @@ def build_on_ray(settings: Settings, address: str | None = None, progress: Progr
                 done += len(batch["key"])
                 if progress:
                     progress("texts", done, len(todo))
-    except ray.exceptions.RayError as exc:
+    except (ray.exceptions.RayError, TimeoutError) as exc:
         raise EngineError(f"embedding on the cluster failed: {exc}. The previous index is unchanged") from exc
     finally:
         cache.close()

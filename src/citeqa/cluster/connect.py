@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from typing import Any
 
 from citeqa.errors import EngineError
@@ -28,6 +29,8 @@ def connect(address: str | None) -> Any:
     ray = ray_module()
     if ray.is_initialized():
         return ray
+    if address and address != "auto":
+        reachable(address)
     # The driver's own C++ log: Ray logs a harmless warning about actor arguments at level "E"; failures reach
     # us as exceptions, which become messages.
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
@@ -46,6 +49,19 @@ def quiet(prefix: str = "ray", level: int = logging.WARNING) -> None:
     """Ray's own loggers (Ray Data configures its own on import): ``level`` and above only."""
     for name in [prefix, *(n for n in logging.root.manager.loggerDict if n.startswith(prefix + "."))]:
         logging.getLogger(name).setLevel(level)
+
+
+def reachable(address: str, timeout: float = 5.0) -> None:
+    """:class:`EngineError` at once when nothing listens at ``host:port`` (Ray itself would retry for minutes)."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout):
+            return
+    except ValueError as exc:
+        raise EngineError(f"--address must be host:port (or auto), not {address!r}") from exc
+    except OSError as exc:
+        raise EngineError(f"cannot reach a Ray cluster at {address}: {exc.strerror or exc}. Start one with "
+                          "`ray start --head`, or leave out --address to run one here") from exc
 
 
 def nodes(ray: Any) -> list[str]:
