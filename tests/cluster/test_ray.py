@@ -156,13 +156,22 @@ def test_chunks_offsets_and_vectors_equal_a_local_build(built: tuple[Settings, S
     assert va.shape == vb.shape and float((va * vb).sum(axis=1).min()) > 0.9998
 
 
+def _answer(d: dict) -> tuple:
+    return (d["status"], d["answer"], d["answer_span"],
+            [(c["doc"], c["section"], c["start"], c["end"], c["quote"]) for c in d["citations"]],
+            [(p["doc"], p["start"], p["end"]) for p in d["passages"]])
+
+
 def test_the_seed_gold_set_gets_identical_answers(built: tuple[Settings, Settings, str]) -> None:
+    """The same answers, quotes, offsets and passages; scores may differ in the fourth decimal (the vectors come
+    from bfloat16 passes over other batches)."""
     local, on_ray, _ = built
     one, sharded = QA(local), QA(on_ray)
-    for item in load_gold(SEED_QA):
-        assert sharded.ask(item.q).to_dict() == one.ask(item.q).to_dict(), item.q
-    assert sharded.ask("When was the mill of Place010 built?").to_dict() == \
-           one.ask("When was the mill of Place010 built?").to_dict()
+    questions = [item.q for item in load_gold(SEED_QA)] + ["When was the mill of Place010 built?"]
+    for q in questions:
+        a, b = sharded.ask(q).to_dict(), one.ask(q).to_dict()
+        assert _answer(a) == _answer(b), q
+        assert abs(a["confidence"] - b["confidence"]) < 0.01, q
 
 
 def test_a_changed_file_reembeds_only_its_text(cluster: Cluster, built: tuple[Settings, Settings, str]) -> None:
@@ -194,7 +203,11 @@ def test_the_rest_api_on_ray_serve_replicas_through_a_rebuild(cluster: Cluster,
             conn.request("POST", "/api/v1/ask", body=json.dumps({"question": q}),
                          headers={"Content-Type": "application/json"})
             r = conn.getresponse()
-            return r.status, json.loads(r.read())
+            body = r.read()
+            try:
+                return r.status, json.loads(body)
+            except ValueError:
+                return r.status, {"raw": body[:300].decode(errors="replace")}
 
         deadline = time.monotonic() + 240
         while True:
@@ -210,9 +223,9 @@ def test_the_rest_api_on_ray_serve_replicas_through_a_rebuild(cluster: Cluster,
         def load() -> None:
             while not stop.is_set():
                 try:
-                    status, _ = ask("When was the EU-China IoT Advisory Group established?")
-                    if status != 200:
-                        failures.append(status)
+                    status, got = ask("When was the EU-China IoT Advisory Group established?")
+                    if status != 200 or "raw" in got:
+                        failures.append((status, got))
                 except (OSError, ValueError) as exc:
                     failures.append(exc)
 
