@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,13 +64,10 @@ def call(port: int, method: str, path: str, body: object = None, raw: bytes | No
         return resp.status, text
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Settings]]:
-    """One server for the read-only tests of this module."""
-    root = tmp_path_factory.mktemp("api")
-    shutil.copytree(Path(__file__).resolve().parents[2] / "corpus", root / "corpus")
-    settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", model="hash")
-    proc, port = start(settings)
+@contextmanager
+def running(settings: Settings, *extra: str) -> Iterator[tuple[int, Settings]]:
+    """A `citeqa serve` subprocess over ``settings`` while the block runs."""
+    proc, port = start(settings, *extra)
     try:
         yield port, settings
     finally:
@@ -77,15 +75,20 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Sett
         proc.communicate(timeout=30)
 
 
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Settings]]:
+    """One server for the read-only tests of this module."""
+    root = tmp_path_factory.mktemp("api")
+    shutil.copytree(Path(__file__).resolve().parents[2] / "corpus", root / "corpus")
+    with running(Settings(corpus_dir=root / "corpus", index_dir=root / "index", model="hash")) as server:
+        yield server
+
+
 @pytest.fixture()
 def own_server(fake_settings: Settings) -> Iterator[tuple[int, Settings]]:
     """A server of the test's own (it changes the corpus)."""
-    proc, port = start(fake_settings)
-    try:
-        yield port, fake_settings
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=30)
+    with running(fake_settings) as server:
+        yield server
 
 
 def test_ask_is_the_json_contract_and_equals_the_library(served: tuple[int, Settings]) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from citeqa.app.progress import progress_bars
 from citeqa.config import Settings, load_settings
 from citeqa.errors import CiteqaError, InputError
+from citeqa.index.layout import read_manifest
 from citeqa.models import TENTATIVE, Answer
 
 EXIT_INTERNAL = 70
@@ -71,8 +72,6 @@ def parser() -> argparse.ArgumentParser:
 
 def current_shards(settings: Settings) -> int:
     """How many shards the index in ``settings.index_dir`` is written in (1 when unsharded or missing)."""
-    from citeqa.index.layout import read_manifest
-
     return int((read_manifest(settings.index_dir) or {}).get("shards", 1))
 
 
@@ -85,8 +84,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     if args.shards is not None and not 1 <= args.shards <= 1024:
         raise InputError("--shards must be between 1 and 1024")
-    settings = _settings(args)
-    settings = settings.with_(shards=args.shards or current_shards(settings))
+    settings = (base := _settings(args)).with_(shards=args.shards or current_shards(base))
     if args.engine == "ray":
         from citeqa.cluster.build import build_on_ray
 

@@ -65,7 +65,9 @@ def serve_on_ray(settings: Settings, address: str | None, host: str, port: int, 
     from ray import serve
 
     try:
-        serve.start(http_options={"host": host, "port": port})
+        # One proxy, on the head node: nodes that share a host would otherwise share the port, and a connection
+        # could reach a proxy that has not learnt the route yet. Replicas (the work) still spread over all nodes.
+        serve.start(http_options={"host": host, "port": port}, proxy_location="HeadOnly")
         serve.run(deployment(settings, replicas), name="citeqa", route_prefix="/", blocking=False)
     except Exception as exc:  # Ray reports deployment failures with many exception types
         raise EngineError(f"Ray Serve could not start the API: {exc}") from exc
