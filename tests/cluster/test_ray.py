@@ -182,7 +182,7 @@ def test_a_changed_file_reembeds_only_its_text(cluster: Cluster, built: tuple[Se
                   "--index", str(on_ray.index_dir))
     assert done.returncode == 0, done.stderr
     embedded = int(done.stdout.split(" embedded")[0].rsplit("(", 1)[1])
-    assert 1 <= embedded <= 4 and "in 3 shards" in done.stdout, done.stdout
+    assert 0 < embedded <= 4 and "in 3 shards" in done.stdout, done.stdout
     assert "A new gate was added in 2001." in (QA(on_ray).ask("When was a new gate added?").answer or "")
     again = citeqa("index", "--engine", "ray", "--address", cluster.address, "--corpus", str(on_ray.corpus_dir),
                    "--index", str(on_ray.index_dir))
