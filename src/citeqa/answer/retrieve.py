@@ -14,7 +14,6 @@ from citeqa.ingest.terms import terms
 from citeqa.models import Passage
 
 MODES = ("hybrid", "dense", "bm25")
-ALIGN_RANKING = True
 
 
 @dataclass(frozen=True)
@@ -35,22 +34,21 @@ def rrf(rankings: list[list[int]], k: int = 60) -> dict[int, float]:
     return fused
 
 
-def best_sentence_ranking(index: Index, qvec: np.ndarray, rows: set[int]) -> list[int]:
-    """Candidate chunks ranked by their best sentence's similarity to the question.
+def best_sentence_ranking(index: Index, qvec: np.ndarray, ranges: dict[int, tuple[int, int]]) -> list[int]:
+    """Candidate chunks (``row -> sentence rows``) ranked by their best sentence's similarity to the question.
 
     A chunk whose one sentence matches the question closely can rank low as a
     whole; this third ranking, fused with the other two, lifts it.
     """
-    ranges = index.store.sentence_ranges(rows)
     q = qvec.astype(np.float32)
     best = {r: float((np.asarray(index.sentence_vectors[lo:hi], dtype=np.float32) @ q).max())
             for r, (lo, hi) in ranges.items() if hi > lo}
     return sorted(best, key=lambda r: (-best[r], index.order[r]))
 
 
-def best_alignment_ranking(index: Index, query: str, qtokens: TokenVectors, rows: set[int]) -> list[int]:
-    """Candidate chunks ranked by their best sentence's token alignment with the question."""
-    ranges = index.store.sentence_ranges(rows)
+def best_alignment_ranking(index: Index, query: str, qtokens: TokenVectors, ranges: dict[int, tuple[int, int]]
+                           ) -> list[int]:
+    """Candidate chunks (``row -> sentence rows``) ranked by their best sentence's token alignment with the question."""
     weights = token_weights(without_cue(query), qtokens, {t: index.bm25.weight(t) for t in set(terms(query))})
     chunk_rows = [r for r, (lo, hi) in ranges.items() if hi > lo]
     scores = index.tokens.best_alignment([ranges[r] for r in chunk_rows], qtokens.vectors, weights)
@@ -79,9 +77,10 @@ def retrieve(
         fused = {r: s for r, s in sparse_hits}
     else:
         pool = {r for r, _ in dense_hits} | {r for r, _ in sparse_hits}
-        rankings = [[r for r, _ in dense_hits], [r for r, _ in sparse_hits], best_sentence_ranking(index, qvec, pool)]
-        if qtokens is not None and len(qtokens) and ALIGN_RANKING:
-            rankings.append(best_alignment_ranking(index, query, qtokens, pool))
+        ranges = index.store.sentence_ranges(pool)  # one read for both sentence rankings
+        rankings = [[r for r, _ in dense_hits], [r for r, _ in sparse_hits], best_sentence_ranking(index, qvec, ranges)]
+        if qtokens is not None and len(qtokens):
+            rankings.append(best_alignment_ranking(index, query, qtokens, ranges))
         fused = rrf(rankings, rrf_k)
     rows = sorted(fused, key=lambda r: (-fused[r], index.order[r]))[:k]
     dense = dict(dense_hits)

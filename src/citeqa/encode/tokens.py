@@ -92,9 +92,6 @@ class PackedTokens:
         a, b = int(self.ptr[i]), int(self.ptr[i + 1])
         return TokenVectors(dequantize(self.q[a:b], self.scales[a:b]), np.asarray(self.spans[a:b], dtype=np.int32))
 
-    def nbytes(self, i: int) -> int:
-        return int(self.ptr[i + 1] - self.ptr[i]) * (self.q.shape[1] + 12)
-
     @staticmethod
     def projected(items: Sequence[TokenVectors], matrix: np.ndarray) -> PackedTokens:
         """``items`` projected by ``matrix``, normalised and quantized, in one pass over all their tokens."""
