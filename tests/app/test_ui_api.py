@@ -239,7 +239,8 @@ def test_asks_survive_repeated_index_swaps(chat: ui.ChatApp) -> None:
 
 
 def test_upload_refuses_bad_files_with_a_message(chat: ui.ChatApp, tmp_path: Path) -> None:
-    bad = tmp_path / "tool.exe"
+    bad = tmp_path / "up" / "tool.exe"
+    bad.parent.mkdir()
     bad.write_bytes(b"MZ")
     library, status, _ = (html.unescape(x) if x else x for x in chat.upload([str(bad)]))
     assert "unsupported type" in status and "cq-error" in status and "1 document indexed" in library

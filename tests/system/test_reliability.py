@@ -952,7 +952,7 @@ def test_oversize_upload_at_the_real_limit_is_refused_without_reading_it(tmp_pat
 def test_app_upload_of_a_file_named_with_backslashes_lands_in_the_corpus(fake_qa: QA, tmp_path: Path) -> None:
     from citeqa.app import ui
 
-    evil = tmp_path / "incoming" / "..\\..\\kites.txt"  # a legal file name on Linux
+    evil = tmp_path / "up" / "..\\..\\kites.txt"  # a legal file name on Linux
     evil.parent.mkdir()
     evil.write_text("Kites were flown on the beach in 2020.", encoding="utf-8")
     _, status, _ = ui.ChatApp(fake_qa).upload([str(evil)], lambda *a, **k: None)

@@ -16,9 +16,10 @@ from typing import Any
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home (and no timeouts offline)
 
 import gradio as gr
+from gradio import utils as gradio_utils
 
 from citeqa.app import pageview, render
-from citeqa.app.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, save_upload
+from citeqa.app.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, check_uploaded, discard_upload, save_upload
 from citeqa.config import MODES
 from citeqa.errors import CiteqaError
 from citeqa.index.store import FeedbackStore
@@ -151,13 +152,17 @@ class ChatApp:
         """Save uploads into the corpus, re-index incrementally; outputs: documents, status, file box."""
         notes: list[str] = []
         added = 0
+        upload_dir = Path(gradio_utils.get_upload_folder())
         for f in files or []:
             try:
-                saved = save_upload(Path(f), self.qa.settings.corpus_dir, original_name=Path(f).name)
+                source = check_uploaded(Path(f), upload_dir)  # a client may name any server path in the event
+                saved = save_upload(source, self.qa.settings.corpus_dir, original_name=Path(f).name)
                 added += saved.new
                 notes.append(f"{'Added' if saved.new else 'Already present:'} {render.esc(saved.rel)}")
             except CiteqaError as exc:
                 notes.append(render.error_html(str(exc)))
+            finally:
+                discard_upload(Path(f), upload_dir)
         if added:
             try:
                 report = self.qa.build(lambda what, done, total: progress((done, total), desc=f"Embedding {what}",
@@ -256,6 +261,11 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, sh
 def mount(demo: gr.Blocks, app: Any) -> Any:
     """``demo`` served at ``/`` of the FastAPI ``app`` (beside its own routes), with the launch options above."""
     demo.queue(default_concurrency_limit=1)
-    return gr.mount_gradio_app(app, demo, path="/", max_file_size=MAX_UPLOAD_BYTES, theme=THEME,
-                               css=render.STYLE + pageview.STYLE, ssr_mode=False, show_error=False,
-                               footer_links=["api", "settings"], run_history=False)
+    mounted = gr.mount_gradio_app(app, demo, path="/", max_file_size=MAX_UPLOAD_BYTES, theme=THEME,
+                                  css=render.STYLE + pageview.STYLE, ssr_mode=False, show_error=False,
+                                  footer_links=["api", "settings"], run_history=False)
+    # Gradio checks that a file named in an event was uploaded (lies in its upload folder) only for an app it
+    # launched itself; mounted, the check is skipped and any server file named by a client is copied into the
+    # cache. Marking the app launched turns Gradio's check on; the upload handler checks again.
+    demo.has_launched = True
+    return mounted

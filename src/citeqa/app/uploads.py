@@ -74,6 +74,38 @@ def safe_filename(name: str) -> str:
     return stem + ext
 
 
+def check_uploaded(source: Path, upload_dir: Path) -> Path:
+    """``source`` resolved, if it lies inside the web server's upload folder ``upload_dir``.
+
+    The upload handler's own check, whatever the web framework checked: a client can name any path on the
+    server in an upload event, and only files the server itself received may be read.
+
+    Raises:
+        InputError: ``source`` (after following links) is outside ``upload_dir`` or not a regular file.
+    """
+    try:
+        real, root = Path(source).resolve(strict=True), Path(upload_dir).resolve()
+    except (OSError, RuntimeError):
+        raise InputError("refused: that file was not uploaded to this server") from None
+    if root == real or root not in real.parents or not real.is_file():
+        raise InputError("refused: that file was not uploaded to this server")
+    return real
+
+
+def discard_upload(source: Path, upload_dir: Path) -> None:
+    """Remove the web server's copy of an upload (and its folder, when empty) once it is stored or refused."""
+    try:
+        real = check_uploaded(source, upload_dir)
+    except InputError:
+        return
+    real.unlink(missing_ok=True)
+    try:
+        if real.parent != Path(upload_dir).resolve():
+            real.parent.rmdir()
+    except OSError:
+        pass
+
+
 def _candidates(name: str) -> list[str]:
     stem, ext = os.path.splitext(name)
     return [name] + [f"{stem}-{i}{ext}" for i in range(1, 1000)]
