@@ -10,13 +10,13 @@ import uuid
 from pathlib import Path
 
 import pytest
+from tests.app.test_api import call, running
 
 from citeqa.app import ui
 from citeqa.app.uploads import check_uploaded, discard_upload
 from citeqa.config import Settings
 from citeqa.errors import InputError
 from citeqa.qa import QA
-from tests.app.test_api import call, running
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")
 
@@ -92,4 +92,8 @@ def test_check_uploaded_accepts_only_files_inside_the_upload_folder(tmp_path: Pa
     discard_upload(outside, up)  # never removes a file outside the folder
     assert outside.exists()
     discard_upload(good, up)
-    assert not good.exists() and not (up / "abc").exists() or list((up / "abc").iterdir()) == [link]
+    assert not good.exists() and list((up / "abc").iterdir()) == [link]  # the folder stays while not empty
+    link.unlink()
+    (up / "abc" / "last.txt").write_text("y", encoding="utf-8")
+    discard_upload(up / "abc" / "last.txt", up)
+    assert not (up / "abc").exists() and up.is_dir()
