@@ -36,13 +36,6 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
-@pytest.fixture(autouse=True)
-def _upload_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Gradio's upload folder is the test's own ``up`` folder: files a test writes there count as uploaded (the
-    upload handler refuses any other path, see ``citeqa.app.uploads.check_uploaded``)."""
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "up"))
-
-
 @pytest.fixture()
 def seed_copy(tmp_path: Path) -> Path:
     """A writable copy of the seed corpus."""

@@ -3,7 +3,8 @@
 Build a :class:`Settings` at the edge (CLI, UI) with :func:`load_settings`, then
 pass it down. Environment variables (all optional): ``CITEQA_CORPUS``,
 ``CITEQA_INDEX``, ``CITEQA_MODEL``, ``CITEQA_MIN_CONFIDENCE``,
-``CITEQA_SENTENCE_VECTORS``.
+``CITEQA_SENTENCE_VECTORS``; the server's ``CITEQA_TOKEN``; switches ``CITEQA_NO_TORCH`` and
+``CITEQA_NO_BF16`` (:func:`switched_off`).
 """
 
 from __future__ import annotations
@@ -81,6 +82,17 @@ def load_settings(**overrides: Any) -> Settings:
         if key in env:
             env[key] = Path(env[key])
     return Settings(**env)
+
+
+def access_token() -> str | None:
+    """The token ``citeqa serve`` requires when ``--token`` is not given (``CITEQA_TOKEN``), or ``None``."""
+    return os.environ.get("CITEQA_TOKEN") or None
+
+
+def switched_off(feature: str) -> bool:
+    """Whether ``CITEQA_NO_<FEATURE>`` is set: ``TORCH`` (never import torch) or ``BF16`` (no bfloat16 pass even
+    where the CPU has it, so tests exercise the float32 path an AVX2-only or AVX-512-only CPU takes)."""
+    return bool(os.environ.get(f"CITEQA_NO_{feature.upper()}"))
 
 
 def offline_model_env() -> None:

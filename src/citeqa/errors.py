@@ -55,3 +55,9 @@ class EngineError(CiteqaError):
     """A distributed engine is missing, or its cluster cannot be reached or failed the job."""
 
     exit_code = 7
+
+
+class BindError(CiteqaError):
+    """The server cannot listen on the address and port asked for (in use, not this machine's, unknown name)."""
+
+    exit_code = 8

@@ -31,13 +31,27 @@ _ANAPHORA = re.compile(
 )
 
 
+def clean_text(text: str) -> str:
+    """Control and format characters as spaces, lone surrogates (undecodable bytes in argv) as U+FFFD, runs of
+    white space as one space."""
+    text = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in text)
+    return " ".join(re.sub("[\ud800-\udfff]", "\ufffd", text).split())
+
+
+def refuse_lone_surrogates(what: str, *texts: str) -> None:
+    """Raise :class:`InputError` for text holding a lone surrogate: a JSON client can send one (``"\\ud800"``),
+    but it is not Unicode text, so nothing can encode it back (an API echoing it fails, an MCP reply never goes)."""
+    for text in texts:
+        if isinstance(text, str) and any("\ud800" <= ch <= "\udfff" for ch in text):
+            raise InputError(f"{what} holds a lone surrogate (an unpaired \\ud800-\\udfff escape): send valid "
+                             "Unicode text")
+
+
 def clean_question(question: str) -> str:
     """Normalise a user question, or raise :class:`InputError` saying what is wrong with it."""
     if not isinstance(question, str):
         raise InputError("the question must be text")
-    text = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in question)
-    text = re.sub("[\ud800-\udfff]", "\ufffd", text)  # undecodable bytes (in argv) are lone surrogates: U+FFFD
-    text = " ".join(text.split())
+    text = clean_text(question)
     if not text:
         raise InputError("the question is empty: type a question about the documents")
     if len(text) > MAX_QUESTION_CHARS:
@@ -166,6 +180,7 @@ class QA:
     ) -> Answer:
         """Answer one question; ``history`` holds the earlier questions of a conversation."""
         question = clean_question(question)
+        history = tuple(h for h in (clean_text(str(x)) for x in history) if h)
         k, mode, threshold = self.options(k, mode, min_confidence)
         index = self.index
         if index.store.n_chunks == 0:

@@ -6,7 +6,14 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -63,7 +70,8 @@ def test_the_upload_event_cannot_read_a_server_file(fake_settings: Settings, tmp
         status, got = call(port, "POST", "/api/v1/ask", {"question": "What is the vault code?", "min_confidence": 0})
         assert status == 200 and "4417" not in json.dumps(got)
     assert secret.read_text(encoding="utf-8").startswith("The vault code")  # and the file itself is untouched
-    copies = [p for p in Path(os.environ["GRADIO_TEMP_DIR"]).rglob("*") if p.is_file() and b"4417" in p.read_bytes()]
+    upload_dir = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
+    copies = [p for p in upload_dir.rglob("*") if p.is_file() and b"4417" in p.read_bytes()]
     assert copies == []  # not even copied into Gradio's cache
 
 
@@ -97,3 +105,118 @@ def test_check_uploaded_accepts_only_files_inside_the_upload_folder(tmp_path: Pa
     (up / "abc" / "last.txt").write_text("y", encoding="utf-8")
     discard_upload(up / "abc" / "last.txt", up)
     assert not (up / "abc").exists() and up.is_dir()
+
+
+def raw_status(port: int, request: bytes) -> tuple[int, bytes]:
+    """Send raw bytes, return the status code and the raw response head."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            piece = s.recv(65536)
+            if not piece:
+                break
+            data += piece
+    head = data.split(b"\r\n\r\n", 1)[0]
+    return (int(head.split()[1]) if head else 0), head
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Settings]]:
+    root = tmp_path_factory.mktemp("guarded")
+    shutil.copytree(Path(__file__).resolve().parents[2] / "corpus", root / "corpus")
+    with running(Settings(corpus_dir=root / "corpus", index_dir=root / "index", model="hash")) as server:
+        yield server
+
+
+def test_hosts_origins_and_framing(guarded: tuple[int, Settings]) -> None:
+    port, _ = guarded
+    for path in ("/healthz", "/", "/api/v1/documents"):
+        status, head = raw_status(port, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        assert status == 200, (path, head)
+        assert b"x-frame-options: DENY" in head and b"frame-ancestors 'none'" in head
+    for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.nip.io"):  # DNS rebinding sends its own name
+        status, _ = raw_status(port, f"GET /api/v1/documents HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        assert status == 400, host
+    status, _ = raw_status(port, f"GET /api/v1/documents HTTP/1.1\r\nHost: localhost:{port}\r\n"
+                                 "Origin: http://evil.example\r\n\r\n".encode())
+    assert status == 403
+    status, _ = raw_status(port, f"GET /api/v1/documents HTTP/1.1\r\nHost: localhost:{port}\r\n"
+                                 f"Origin: http://localhost:{port}\r\n\r\n".encode())
+    assert status == 200
+
+
+def test_lone_surrogates_get_400_not_500(guarded: tuple[int, Settings]) -> None:
+    port, _ = guarded
+    for path, body in (("/api/v1/search", b'{"query": "broadband \\ud800"}'),
+                       ("/api/v1/ask", b'{"question": "When \\udc00?"}'),
+                       ("/api/v1/ask", b'{"question": "When was the IoT group set up?", "history": ["a \\ud800"]}')):
+        status, got = call(port, "POST", path, raw=body)
+        assert status == 400 and "lone surrogate" in got["error"], (path, got)
+    status, got = call(port, "POST", "/api/v1/ask", {"question": "When\x1b[2J was the\x07 IoT group set up?",
+                                                     "history": ["tell me\x00 about IoT"]})
+    assert status == 200 and "\x1b" not in got["question"]
+
+
+def test_limits_on_headers_bodies_and_slow_clients(guarded: tuple[int, Settings]) -> None:
+    port, _ = guarded
+    big = "x" * (200 * 1024)
+    status, _ = raw_status(port, f"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: {big}\r\n\r\n".encode())
+    assert status in (400, 431, 0)  # refused, or the connection closed: never a 200
+    status, _ = call(port, "POST", "/gradio_api/queue/join", raw=b"{" + b" " * (100 * 1024) + b"}")
+    assert status == 413
+    slow = socket.create_connection(("127.0.0.1", port), timeout=30)
+    slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")  # and never the blank line
+    t0 = time.monotonic()
+    assert slow.recv(100) == b""  # closed by the server
+    assert time.monotonic() - t0 < 25
+    slow.close()
+
+
+def test_token_guards_the_api_and_the_app(seed_copy: Path, tmp_path: Path) -> None:
+    settings = Settings(corpus_dir=seed_copy, index_dir=tmp_path / "index", model="hash")
+    with running(settings, "--token", "s3cret-token") as (port, _):
+        assert call(port, "GET", "/healthz")[0] == 200
+        assert call(port, "GET", "/api/v1/documents")[0] == 401
+        assert call(port, "GET", "/api/v1/documents", headers={"Authorization": "Bearer wrong"})[0] == 401
+        assert call(port, "GET", "/api/v1/documents", headers={"Authorization": "Bearer s3cret-token"})[0] == 200
+        assert call(port, "GET", "/config")[0] == 401
+        status, head = raw_status(port, b"GET / HTTP/1.1\r\nHost: localhost\r\nAccept: text/html\r\n\r\n")
+        assert status == 303 and b"location: /login" in head
+        assert call(port, "POST", "/login", raw=b"token=nope")[0] == 401
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("POST", "/login", body=b"token=s3cret-token",
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        resp = conn.getresponse()
+        cookie = resp.getheader("set-cookie") or ""
+        assert resp.status == 303 and "citeqa_token=s3cret-token" in cookie and "HttpOnly" in cookie
+        conn.close()
+        assert call(port, "GET", "/config", headers={"Cookie": cookie.split(";")[0]})[0] == 200
+
+
+@pytest.mark.parametrize(("extra", "code", "fragment"), [
+    (["--port", "70000"], 2, "not a TCP port"),
+    (["--host", "0.0.0.0"], 2, "--allowed-host"),
+    (["--host", "no-such-host.invalid"], 8, "cannot listen"),
+])
+def test_bad_listen_options_get_a_citeqa_message(fake_settings: Settings, extra: list[str], code: int,
+                                                  fragment: str) -> None:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CITEQA_")}, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "citeqa.app.cli", "serve", "--corpus", str(fake_settings.corpus_dir),
+                           "--index", str(fake_settings.index_dir), "--model", "hash", *extra],
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == code and fragment in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_port_in_use_is_a_citeqa_message(fake_settings: Settings) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("CITEQA_")}, "HF_HUB_OFFLINE": "1"}
+        done = subprocess.run([sys.executable, "-m", "citeqa.app.cli", "serve", "--corpus",
+                               str(fake_settings.corpus_dir), "--index", str(fake_settings.index_dir), "--model",
+                               "hash", "--port", str(port)], env=env, capture_output=True, text=True, timeout=120,
+                              check=False)
+    assert done.returncode == 8 and "cannot listen" in done.stderr and "Traceback" not in done.stderr

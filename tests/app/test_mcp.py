@@ -95,3 +95,29 @@ def test_pdf_citations_carry_their_page(tmp_path: Path) -> None:
     cites = _payload(ask)["citations"]
     assert cites and cites[0]["doc"] == "guide.pdf" and cites[0]["page"] == 3
     assert _payload(read)["page"] == 1
+
+
+def test_a_lone_surrogate_gets_a_tool_error_not_silence(fake_settings: Settings) -> None:
+    """Raw JSON-RPC lines (the SDK's client cannot even send a lone surrogate): every request is answered."""
+    import subprocess
+
+    p = _params(fake_settings)
+    proc = subprocess.Popen([p.command, *p.args], env=p.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    lines = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18",
+         "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "search", "arguments": {"query": "X"}}},
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "ask", "arguments": {"question": "X"}}},
+        {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "read", "arguments": {"doc": "X"}}},
+    ]
+    raw = "".join(json.dumps(m).replace('"X"', '"broadband \\ud800"') + "\n" for m in lines)
+    try:
+        out, _ = proc.communicate(raw.encode(), timeout=120)  # stdin closes after the lines: the server ends
+    finally:
+        proc.kill()
+    replies = {m.get("id"): m for m in map(json.loads, out.decode().splitlines()) if "id" in m}
+    for rid in (2, 3, 4):
+        result = replies[rid]["result"]
+        assert result["isError"] and "lone surrogate" in result["content"][0]["text"], replies[rid]

@@ -123,7 +123,9 @@ def test_upload_a_word_file(qa: QA, tmp_path: Path) -> None:
     src = tmp_path / "up" / "Handbook.DOCX"
     src.parent.mkdir()
     src.write_bytes(handbook_docx())
-    _, status, _ = ui.ChatApp(qa).upload([str(src)], lambda *a, **k: None)
+    app = ui.ChatApp(qa)
+    app.upload_dir = src.parent  # as if Gradio had received it
+    _, status, _ = app.upload([str(src)], lambda *a, **k: None)
     assert "Added Handbook.docx" in html.unescape(status) and "Index updated" in status
     doc = qa.document("Handbook.docx")
     assert doc is not None and doc.format == "docx"

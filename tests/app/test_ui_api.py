@@ -197,6 +197,7 @@ def test_upload_reindexes_while_asks_keep_working(chat: ui.ChatApp, tmp_path: Pa
         time.sleep(0.3)
 
     out: dict[str, object] = {}
+    chat.upload_dir = src.parent  # as if Gradio had received it
     worker = threading.Thread(target=lambda: out.update(r=chat.upload([str(src)], slow_progress)))
     worker.start()
     answered = 0
@@ -242,6 +243,7 @@ def test_upload_refuses_bad_files_with_a_message(chat: ui.ChatApp, tmp_path: Pat
     bad = tmp_path / "up" / "tool.exe"
     bad.parent.mkdir()
     bad.write_bytes(b"MZ")
+    chat.upload_dir = bad.parent
     library, status, _ = (html.unescape(x) if x else x for x in chat.upload([str(bad)]))
     assert "unsupported type" in status and "cq-error" in status and "1 document indexed" in library
     assert not (chat.qa.settings.corpus_dir / "tool.exe").exists()

@@ -107,7 +107,11 @@ def test_update_reads_only_changed_files_and_ranks_like_a_fresh_build(settings: 
     qa_upd, qa_new = QA(settings, EMB), QA(fresh, EMB)
     for q in [*QUESTIONS, "How long is the bridge over the canal?"]:
         x, y = qa_upd.ask(q), qa_new.ask(q)
-        assert (x.answer, x.abstained, x.citations, x.confidence) == (y.answer, y.abstained, y.citations, y.confidence)
+        assert (x.answer, x.abstained) == (y.answer, y.abstained)
+        assert [replace(c, score=0.0) for c in x.citations] == [replace(c, score=0.0) for c in y.citations]
+        # scores sum in another order over other blocks: equal within float32 rounding, not bit for bit
+        assert [c.score for c in x.citations] == pytest.approx([c.score for c in y.citations], rel=1e-5, abs=1e-6)
+        assert x.confidence == pytest.approx(y.confidence, rel=1e-5, abs=1e-6)
 
 
 def test_removed_documents_never_come_back(settings: Settings) -> None:

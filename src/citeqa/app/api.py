@@ -9,14 +9,16 @@ traceback. Request bodies are capped (``MAX_BODY_BYTES``). Questions run in a sm
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -24,7 +26,7 @@ from citeqa import __version__
 from citeqa.config import MODES
 from citeqa.errors import CiteqaError, IndexBusyError, IndexCorruptError, IndexMissingError, InputError
 from citeqa.models import passage_dict
-from citeqa.qa import QA
+from citeqa.qa import QA, refuse_lone_surrogates
 
 log = logging.getLogger("citeqa.api")
 MAX_BODY_BYTES = 64 * 1024
@@ -130,12 +132,15 @@ def build_api(qa: QA, app: FastAPI | None = None) -> FastAPI:
     async def ask(req: AskRequest) -> Response:
         if len(req.history) > MAX_HISTORY:
             raise InputError(f"history holds at most {MAX_HISTORY} questions")
+        refuse_lone_surrogates("the question", req.question)
+        refuse_lone_surrogates("history", *req.history)
         ans = await run(qa.ask, req.question, k=req.k, mode=req.mode, min_confidence=req.min_confidence,
                         history=tuple(req.history))
         return _json(ans.to_dict())
 
     @app.post("/api/v1/search", summary="The passages that best match a query (no answer)")
     async def search(req: SearchRequest) -> Response:
+        refuse_lone_surrogates("the query", req.query)
         passages = await run(qa.search, req.query, k=req.k, mode=req.mode)
         return _json({"query": req.query, "passages": [passage_dict(p) for p in passages]})
 
@@ -172,3 +177,22 @@ def build_api(qa: QA, app: FastAPI | None = None) -> FastAPI:
                       "chunks": counts.get("chunks"), "index": index.folder.name})
 
     return app
+
+
+def add_login(app: FastAPI, token: str, page: str, cookie: str) -> None:
+    """``/login``: a form (``page``, with a ``{message}`` slot) that checks the token and sets it as an HttpOnly,
+    same-site cookie named ``cookie`` for the chat app."""
+
+    @app.get("/login", include_in_schema=False)
+    async def login_form() -> Response:
+        return Response(page.format(message=""), media_type="text/html")
+
+    @app.post("/login", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        body = (await request.body())[:4096].decode("utf-8", "replace")
+        given = (parse_qs(body).get("token") or [""])[0]
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return Response(page.format(message="<p role=alert>Wrong token.</p>"), 401, media_type="text/html")
+        done = RedirectResponse("/", status_code=303)
+        done.set_cookie(cookie, token, httponly=True, samesite="strict")
+        return done

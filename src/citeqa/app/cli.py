@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from citeqa.app.progress import progress_bars
-from citeqa.config import Settings, load_settings
+from citeqa.app.term import name, tolerant_io
+from citeqa.config import Settings, access_token, load_settings
 from citeqa.errors import CiteqaError, InputError
 from citeqa.index.layout import read_manifest
 from citeqa.models import TENTATIVE, Answer
@@ -63,6 +64,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="also open a public Gradio share link (chat app only)")
     p.add_argument("--api-only", action="store_true", help="serve the REST API without the chat app")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a host name clients use to reach the server (repeatable; '*': any); loopback always works")
+    p.add_argument("--token", help="require this access token (default: $CITEQA_TOKEN; REST: Authorization: Bearer)")
     _engine(p)
     p.add_argument("--replicas", type=int, default=2, help="with --engine ray: REST API replicas (default 2)")
     p = sub.add_parser("mcp", help="serve the Model Context Protocol over stdio (tools ask, search, read)")
@@ -94,7 +98,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             raise InputError("--address is for --engine ray")
         report = QA(settings).build(progress_bars())
     for path, reason in report.skipped:
-        print(f"warning: skipped {path}: {reason}", file=sys.stderr)
+        print(f"warning: skipped {name(path)}: {name(reason)}", file=sys.stderr)
     if report.up_to_date:
         print(f"index is up to date: {report.documents} documents, {report.chunks} chunks ({report.seconds:.2f} s)")
     else:
@@ -168,10 +172,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     built = qa.ensure_index(progress_bars())
     if built:
         for path, reason in built.skipped:
-            print(f"warning: skipped {path}: {reason}", file=sys.stderr)
+            print(f"warning: skipped {name(path)}: {name(reason)}", file=sys.stderr)
     stale = qa.stale_files()
     if stale:
-        print(f"warning: the index is stale ({len(stale)} file(s) changed since it was built, e.g. {stale[0]}); "
+        print(f"warning: the index is stale ({len(stale)} file(s) changed since it was built, e.g. {name(stale[0])}); "
               "run `citeqa index` to refresh it", file=sys.stderr)
     opts = {"k": args.k, "mode": args.mode, "min_confidence": args.min_confidence}
     if args.question is not None:
@@ -247,7 +251,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return serve_on_ray(_settings(args), args.address, args.host, args.port, args.replicas)
     if args.address:
         raise InputError("--address is for --engine ray")
-    return serve(_settings(args), host=args.host, port=args.port, share=args.share, api_only=args.api_only)
+    return serve(_settings(args), host=args.host, port=args.port, share=args.share, api_only=args.api_only,
+                 allowed=args.allowed_host, token=args.token or access_token())
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
@@ -256,25 +261,8 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     return serve_stdio(_settings(args))
 
 
-def _tolerant_io() -> None:
-    """Never crash on text: undecodable bytes on stdin become U+FFFD, and a terminal that cannot show some
-    characters (``PYTHONIOENCODING=ascii``, a legacy code page) gets escapes for them."""
-    if hasattr(sys.stdin, "reconfigure"):
-        try:
-            sys.stdin.reconfigure(errors="replace")
-        except (ValueError, OSError, AttributeError):
-            pass
-    for stream in (sys.stdout, sys.stderr):
-        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
-        if encoding and not encoding.startswith("utf") and hasattr(stream, "reconfigure"):
-            try:
-                stream.reconfigure(errors="backslashreplace")
-            except (ValueError, OSError):
-                pass
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    _tolerant_io()
+    tolerant_io()
     args = parser().parse_args(argv)
     handler = {"index": cmd_index, "ask": cmd_ask, "eval": cmd_eval, "serve": cmd_serve, "mcp": cmd_mcp}[args.command]
     try:

@@ -56,6 +56,7 @@ class ChatApp:
     def __init__(self, qa: QA, feedback: FeedbackStore | None = None) -> None:
         self.qa = qa
         self.feedback = feedback or FeedbackStore(qa.settings.index_dir / "feedback.sqlite")
+        self.upload_dir = Path(gradio_utils.get_upload_folder())  # where this process's Gradio app stores uploads
 
     def ask(self, question: str, k: int | None = None, mode: str | None = None, history: Sequence[str] = ()) -> Answer:
         """:meth:`QA.ask` (safe while an upload rebuilds the index in another thread)."""
@@ -152,7 +153,7 @@ class ChatApp:
         """Save uploads into the corpus, re-index incrementally; outputs: documents, status, file box."""
         notes: list[str] = []
         added = 0
-        upload_dir = Path(gradio_utils.get_upload_folder())
+        upload_dir = self.upload_dir
         for f in files or []:
             try:
                 source = check_uploaded(Path(f), upload_dir)  # a client may name any server path in the event

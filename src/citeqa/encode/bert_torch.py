@@ -10,7 +10,6 @@ a cosine above 0.9999 (tested in ``tests/test_encoder.py``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -18,13 +17,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from citeqa.config import switched_off
+
 if TYPE_CHECKING:
     from citeqa.encode.weights import BertWeights
 
 
 @lru_cache(maxsize=1)
 def native_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (Linux ``/proc/cpuinfo`` flags)."""
+    """Whether this CPU multiplies bfloat16 natively (Linux ``/proc/cpuinfo`` flags) and ``CITEQA_NO_BF16`` is unset."""
+    if switched_off("bf16"):
+        return False
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
             flags = next((line for line in fh if line.startswith("flags")), "").split()
@@ -36,7 +39,7 @@ def native_bf16() -> bool:
 @lru_cache(maxsize=1)
 def torch_available() -> bool:
     """Whether torch can be imported (without importing it)."""
-    if os.environ.get("CITEQA_NO_TORCH"):
+    if switched_off("torch"):
         return False
     from importlib.util import find_spec
 
