@@ -28,6 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "eval": CORE | {"ingest", "encode", "index", "answer", "qa"},
     "cluster": CORE | {"ingest", "encode", "index", "answer", "qa"},
     "app": CORE | {"ingest", "encode", "index", "answer", "qa", "eval", "cluster"},
+    "train": CORE | {"ingest", "encode"},
     "__init__": {"qa", "config"},
 }
 GUI = ("gradio", "gradio_client", "fastapi", "uvicorn", "starlette", "mcp")

@@ -164,6 +164,7 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     passages: tuple[Passage, ...] = ()
     features: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
+    follow_up_of: tuple[str, ...] = ()  # earlier questions it was read with (a follow-up), oldest first
 
     @property
     def status(self) -> str:
@@ -190,6 +191,7 @@ class Answer:
                 {**asdict(c), "score": round(float(c.score), 4)} for c in self.citations
             ],
             "passages": [passage_dict(p) for p in self.passages],
+            "follow_up_of": list(self.follow_up_of),
         }
 
 

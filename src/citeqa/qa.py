@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from citeqa.answer.calibration import Calibration, load_calibration
 from citeqa.answer.extract import extract_answer
+from citeqa.answer.followup import contextual_query
 from citeqa.answer.retrieve import MODES, retrieve
 from citeqa.config import Settings
 from citeqa.encode.embedder import Embedder, embed_query, make_embedder
@@ -25,12 +26,6 @@ from citeqa.models import Answer, Document, Passage, page_at
 MAX_QUESTION_CHARS = 2000
 RECHECK_SECONDS = 1.0  # how often a long-lived QA looks for an index rebuilt by another process
 log = logging.getLogger("citeqa.qa")
-_ANAPHORA = re.compile(
-    r"\b(it|its|they|them|their|this|that|these|those|he|him|his|she|her|the (group|same|latter|former))\b",
-    re.IGNORECASE,
-)
-
-
 def clean_text(text: str) -> str:
     """Control and format characters as spaces, lone surrogates (undecodable bytes in argv) as U+FFFD, runs of
     white space as one space."""
@@ -59,28 +54,6 @@ def clean_question(question: str) -> str:
     if not any(ch.isalnum() for ch in text):
         raise InputError("the question has no words in it: type a question about the documents")
     return text
-
-
-def _is_follow_up(question: str) -> bool:
-    return bool(_ANAPHORA.search(question)) or len(set(terms(question))) <= 2
-
-
-def contextual_query(question: str, history: Sequence[str]) -> str:
-    """The retrieval query for a follow-up: the question plus the earlier questions it leans on.
-
-    A question is a follow-up when it uses a pronoun ("When was it set up?") or
-    has at most two content terms. Earlier questions are added, newest first,
-    up to and including the last one that stands on its own. The current
-    question stays on the first line: its answer type is the one that counts.
-    """
-    if not history or not _is_follow_up(question):
-        return question
-    context: list[str] = []
-    for earlier in reversed(history[-5:]):
-        context.append(earlier)
-        if not _is_follow_up(earlier):
-            break
-    return "\n".join([question, *context])
 
 
 class QA:
@@ -185,7 +158,16 @@ class QA:
         index = self.index
         if index.store.n_chunks == 0:
             raise IndexMissingError("the index holds no text: add documents to the corpus and run `citeqa index`")
-        query = contextual_query(question, history)
+        query, earlier = contextual_query(question, history)
+        answer = self._read(question, query, k, mode, threshold)
+        if earlier:  # a follow-up: also read it alone, and keep the reading the answerer trusts more
+            alone = self._read(question, question, k, mode, threshold)
+            answer = alone if alone.confidence >= answer.confidence else replace(answer, follow_up_of=earlier)
+        return answer
+
+    def _read(self, question: str, query: str, k: int, mode: str, threshold: float | None) -> Answer:
+        """The answer to ``question`` from the passages ``query`` retrieves."""
+        index = self.index
         qvec, qtokens = embed_query(self.embedder, query)
         qtokens = index.tokens.project(qtokens)
         got = retrieve(index, query, qvec, k, mode, self.settings.rrf_k, qtokens)

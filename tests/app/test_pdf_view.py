@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from citeqa.app import pageview, render, ui
+from citeqa.app import answer_view, pageview, render, ui
 from citeqa.config import Settings
 from citeqa.models import Answer
 from citeqa.qa import QA
@@ -85,7 +85,7 @@ def test_a_text_document_has_no_page_image(qa: QA) -> None:
 
 
 def test_page_labels_in_answer_evidence_and_passages(answer: Answer, qa: QA) -> None:
-    assert "guide.pdf — 1.1 Keepers — p. 3" in html.unescape(render.answer_html(answer))
+    assert "guide.pdf — 1.1 Keepers — p. 3" in html.unescape(answer_view.answer_html(answer))
     evidence = html.unescape(render.evidence_html(answer, {"guide.pdf": qa.document("guide.pdf").text}))
     assert "p. 3, characters" in evidence and "lines " not in evidence
     assert "— p. 3" in html.unescape(render.passages_html(answer))

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from citeqa.app import render
+from citeqa.app import answer_view, render
 from citeqa.models import Answer, Chunk, Citation, Passage, Span
 
 DOC = "Title\n\nFirst line.\nThe group was set up in <b>February 2011</b> & met.\nLast line.\n"
@@ -58,33 +58,51 @@ def test_line_range() -> None:
     assert render.lines_label(2, 2) == "line 2" and render.lines_label(2, 3) == "lines 2–3"
 
 
-def test_answer_html_bold_span_marker_and_confidence() -> None:
-    out = render.answer_html(_answer())
-    assert re.search(r'<strong class="cq-span">February 2011&lt;/b&gt;</strong>', out)
-    assert '<sup class="cq-ref">[1]</sup>' in out
-    assert out.index("</strong>") < out.index('<sup class="cq-ref">')
+def test_answer_html_marks_the_short_answer_as_citeqas_with_a_legend() -> None:
+    out = answer_view.answer_html(_answer())
+    assert re.search(r'<mark class="cq-span" title="citeqa\'s short answer[^"]*">February 2011&lt;/b&gt;</mark>', out)
+    assert "citeqa's short answer, its own highlight" in out  # the legend
+    assert 'data-cite="1">[1]</a></sup>' in out
+    assert out.index("</mark>") < out.index('class="cq-ref-link"')
     assert "high confidence (0.93)" in out
     assert "\n" not in out
-    assert _tags(out) <= {"div", "blockquote", "strong", "sup", "ul", "li", "span", "em"}
+    assert _tags(out) <= {"div", "blockquote", "mark", "sup", "a", "ul", "li", "span", "em", "p"}
 
 
-def test_answer_html_markers_after_each_quote_of_a_two_quote_answer() -> None:
+def test_no_short_answer_when_not_confident() -> None:
+    ans = _answer()
+    low = Answer(ans.question, ans.answer, False, 0.3, ans.answer_span, ans.citations, ans.passages)
+    out = answer_view.answer_html(low)
+    assert "cq-span" not in out and "medium confidence (0.30)" in out
+
+
+def test_quotes_from_different_places_are_separate_blocks() -> None:
     c1 = Citation(1, "a", "", 0, 3, "One.", 0.5)
     c2 = Citation(2, "b", "", 0, 3, "Two.", 0.5)
-    out = render.answer_html(Answer("q", "One. Two.", False, 0.5, None, (c1, c2)))
-    assert 'One&#46;<sup class="cq-ref">[1]</sup> Two&#46;<sup class="cq-ref">[2]</sup>' in out
+    out = answer_view.answer_html(Answer("q", "One. Two.", False, 0.5, None, (c1, c2)))
+    blocks = re.findall(r'<blockquote class="cq-quote" data-cite="(\d)">(.*?)</blockquote>', out)
+    assert [n for n, _ in blocks] == ["1", "2"]
+    assert blocks[0][1].startswith("One&#46;") and "[1]" in blocks[0][1] and "Two" not in blocks[0][1]
     assert "medium confidence" in out
+
+
+def test_confidence_bands_follow_the_threshold() -> None:
+    assert answer_view.confidence_level(0.25, threshold=0.2) == "medium"
+    assert answer_view.confidence_level(0.61, threshold=0.2) == "high"
+    assert answer_view.confidence_level(0.19, threshold=0.2) == "low"
+    assert answer_view.confidence_level(0.5, threshold=0.6) == "low"
+    assert "under the answer threshold 0.20" in answer_view.confidence_html(0.19, tentative=True)
 
 
 def test_abstention_says_so_and_lists_closest_passages() -> None:
     ans = _answer()
     abstained = Answer("What is the capital of <Australia>?", None, True, 0.02, passages=ans.passages)
-    out = render.answer_html(abstained)
+    out = answer_view.answer_html(abstained)
     assert "The documents don't say" in out
     assert "&lt;Australia&gt;" in out
     assert "Closest passages" in out and "docs/a&#46;txt" in out
-    assert "confidence too low to answer (0.02)" in out and "cq-conf-low" in out
-    assert "cq-conf-low" in render.answer_html(Answer("q", None, True, 0.6, passages=ans.passages))
+    assert "too low to answer (0.02)" in out and "cq-conf-low" in out
+    assert "cq-conf-low" in answer_view.answer_html(Answer("q", None, True, 0.6, passages=ans.passages))
     assert "<b>" not in out and "<i>" not in out
 
 
@@ -138,12 +156,12 @@ def test_no_tag_or_handler_from_document_text_survives(payload: str) -> None:
     chunk = Chunk(payload, payload, 0, len(text), text)
     cite = Citation(1, payload, payload, start, start + len(payload), payload, 0.5)
     ans = Answer(payload, payload, False, 0.8, Span(0, 3), (cite,), (Passage(1, chunk, 0.1, 0.2, 0.3),))
-    outputs = [render.answer_html(ans), render.evidence_html(ans, {payload: text}), render.passages_html(ans),
+    outputs = [answer_view.answer_html(ans), render.evidence_html(ans, {payload: text}), render.passages_html(ans),
                render.document_html(payload, text, start, start + 3), render.question_html(payload),
                render.documents_html([(payload, "txt", 3)], {payload: 10}),
-               render.answer_html(Answer(payload, None, True, 0.0, passages=ans.passages))]
+               answer_view.answer_html(Answer(payload, None, True, 0.0, passages=ans.passages))]
     for out in outputs:
-        assert _tags(out) <= {"div", "span", "mark", "button", "em", "strong", "sup", "ul", "li", "blockquote",
+        assert _tags(out) <= {"div", "span", "mark", "button", "em", "strong", "sup", "a", "ul", "li", "blockquote",
                               "details", "summary", "pre", "p", "table", "thead", "tbody", "tr", "th", "td", "br"}
         assert "onerror=" not in out and "onload=" not in out and "javascript:" not in out
 
@@ -155,19 +173,19 @@ def test_documents_html_sizes() -> None:
 
 
 def test_confidence_levels() -> None:
-    assert render.confidence_level(0.9) == "high"
-    assert render.confidence_level(0.5) == "medium"
-    assert render.confidence_level(0.1) == "low"
-    assert "●●●●●" in render.confidence_html(1.0) and "○○○○○" in render.confidence_html(0.0)
+    assert answer_view.confidence_level(0.9) == "high"
+    assert answer_view.confidence_level(0.5) == "medium"
+    assert answer_view.confidence_level(0.1) == "low"
+    assert "●●●●●" in answer_view.confidence_html(1.0) and "○○○○○" in answer_view.confidence_html(0.0)
 
 
 def test_tentative_answer_is_shown_as_a_possible_answer_with_its_citation() -> None:
     ans = _answer()
     tentative = Answer(ans.question, ans.answer, True, 0.17, ans.answer_span, ans.citations, ans.passages)
     assert tentative.status == "tentative"
-    out = render.answer_html(tentative)
+    out = answer_view.answer_html(tentative)
     assert "Possible answer (low confidence)" in out and "cq-tentative" in out
     assert "February" in out and 'class="cq-ref"' in out and "docs/a.txt" in html.unescape(out)
-    assert "low confidence (0.17)" in out and "too low to answer" not in out
+    assert "low: under the answer threshold 0.20 (0.17)" in out and "too low to answer" not in out
     assert "<b>" not in out, "still escaped"
-    assert "Possible answer" not in render.answer_html(ans)
+    assert "Possible answer" not in answer_view.answer_html(ans)

@@ -98,7 +98,7 @@ def test_respond_appends_question_and_cited_answer(chat: ui.ChatApp) -> None:
     msgs, box, history, answers, current, evidence, passages = _ask(chat, IOT_Q)
     assert box == "" and history == [IOT_Q]
     assert [m["role"] for m in msgs] == ["user", "assistant"]
-    assert "February 2011" in msgs[1]["content"] and '<sup class="cq-ref">[1]</sup>' in msgs[1]["content"]
+    assert "February 2011" in msgs[1]["content"] and 'data-cite="1">[1]</a></sup>' in msgs[1]["content"]
     assert "confidence" in msgs[1]["content"]
     assert isinstance(current, Answer) and answers == {1: current}
     assert "<mark" in evidence and "February 2011" in evidence and "line " in evidence
@@ -286,9 +286,9 @@ def test_serve_refreshes_a_stale_index(fake_qa: QA, no_launch: list) -> None:
 def test_serve_warns_about_public_binding_and_share(
     fake_settings: Settings, no_launch: list, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server.serve(fake_settings, host="0.0.0.0", port=9999, share=True)
+    server.serve(fake_settings, host="0.0.0.0", port=9999, share=True, allowed=["*"])
     err = capsys.readouterr().err
-    assert "warning: binding 0.0.0.0" in err and "reachable from other machines" in err
+    assert "WARNING: binding 0.0.0.0 WITHOUT AN ACCESS TOKEN" in err and "reachable from other machines" in err
     assert "PUBLIC" in err and no_launch == [("0.0.0.0", 9999, True)]
 
 
@@ -327,9 +327,16 @@ def test_citeqa_serve_subprocess_answers_through_the_api(fake_settings: Settings
 def test_followup_question_with_the_real_model(real_qa: QA) -> None:
     chat = ui.ChatApp(real_qa)
     first = _ask(chat, "Tell me about the IoT Advisory Group")
-    msgs, _, history, _, current, evidence, _ = _ask(chat, "When was it set up?", (first[0], first[2], first[3]))
+    msgs, _, history, answers, current, evidence, _ = _ask(chat, "When was it set up?", (first[0], first[2], first[3]))
     assert history == ["Tell me about the IoT Advisory Group", "When was it set up?"]
     assert current.passages[0].chunk.section == "EU-China IoT Advisory Group"
     assert not current.abstained
     assert "February 2011" in current.answer
     assert "February 2011" in msgs[-1]["content"] and "<mark" in evidence
+    assert current.follow_up_of == ("Tell me about the IoT Advisory Group",)
+    assert "Read as a follow-up to" in msgs[-1]["content"]
+    # then a question that names another topic: answered from it, not from the IoT group
+    msgs, _, history, _, current, _, _ = _ask(chat, "When was the Broadband Policy Expert Group established?",
+                                              (msgs, history, answers))
+    assert "December 2012" in (current.answer or "") and current.follow_up_of == ()
+    assert "Read as a follow-up" not in msgs[-1]["content"]

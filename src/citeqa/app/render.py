@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from citeqa.models import ABSTAINED, TENTATIVE, Answer, Citation, Passage
+from citeqa.models import Answer, Citation, Passage
 
 # Characters Markdown (emphasis, links, lists, headings, tables, code), LaTeX ($) and
 # Gradio's template engine (${…}, {{…}}) give a meaning to; "." and ":" stop autolinks.
@@ -27,7 +27,6 @@ _TABLE.update({ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;", ord('"'): 
 _PRE_TABLE = {**_TABLE, ord("\r"): "", ord("\t"): "&#9;"}
 _TABLE.update({ord("\r"): "", ord("\n"): "<br>", ord("\t"): "&#9;"})
 
-CONFIDENCE_LEVELS = ((0.75, "high"), (0.4, "medium"), (0.0, "low"))
 TARGET_ID = "cq-target"
 
 
@@ -52,96 +51,18 @@ def lines_label(first: int, last: int) -> str:
     return f"line {first}" if first == last else f"lines {first}–{last}"
 
 
-def confidence_level(confidence: float) -> str:
-    """``high``, ``medium`` or ``low``."""
-    return next(name for floor, name in CONFIDENCE_LEVELS if confidence >= floor)
-
-
-def confidence_html(confidence: float, abstained: bool = False, tentative: bool = False) -> str:
-    """A small meter: five pips, a word and the number (an abstention reads as too low, a tentative answer low)."""
-    level = "low" if abstained or tentative else confidence_level(confidence)
-    meter = "●" * max(0, min(5, round(confidence * 5))) + "○" * (5 - max(0, min(5, round(confidence * 5))))
-    words = "confidence too low to answer" if abstained else f"{level} confidence"
-    return (
-        f'<span class="cq-conf cq-conf-{level}" title="confidence {confidence:.2f}">'
-        f"{meter} {words} ({confidence:.2f})</span>"
-    )
-
-
 def question_html(question: str) -> str:
     """The user's message as shown in the chat."""
     return f'<span class="cq-question">{esc(question)}</span>'
 
 
-def _marked_answer(answer: str, span: tuple[int, int] | None, citations: Sequence[Citation]) -> str:
-    """The answer text, the short answer in bold, a ``[n]`` marker after each quote."""
-    marks: list[tuple[int, int, str]] = []  # (offset, order, html); at one offset: close, marker, open
-    if span and 0 <= span[0] < span[1] <= len(answer):
-        marks += [(span[0], 2, '<strong class="cq-span">'), (span[1], 0, "</strong>")]
-    pos, placed = 0, []
-    for c in citations:
-        at = answer.find(c.quote, pos)
-        if at < 0:
-            placed = []
-            break
-        pos = at + len(c.quote)
-        placed.append((pos, 1, f'<sup class="cq-ref">[{c.n}]</sup>'))
-    if placed:
-        marks += placed
-    out, last = [], 0
-    for offset, _, tag in sorted(marks):
-        out += [esc(answer[last:offset]), tag]
-        last = offset
-    out.append(esc(answer[last:]))
-    if citations and not placed:
-        out.append(" " + " ".join(f'<sup class="cq-ref">[{c.n}]</sup>' for c in citations))
-    return "".join(out)
-
-
-def _short(text: str, limit: int = 220) -> str:
+def short(text: str, limit: int = 220) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
-def _where(doc: str, section: str, page: int | None = None) -> str:
+def where(doc: str, section: str, page: int | None = None) -> str:
     return f"{esc(doc)} — {esc(section) if section else '<em>no section</em>'}" + (f" — p. {page}" if page else "")
-
-
-def answer_html(answer: Answer) -> str:
-    """The chat message for an answer, or for an abstention with the closest passages."""
-    if answer.status == ABSTAINED or not answer.answer:
-        return abstain_html(answer)
-    span = (answer.answer_span.start, answer.answer_span.end) if answer.answer_span else None
-    sources = "".join(
-        f'<li><span class="cq-ref">[{c.n}]</span> {_where(c.doc, c.section, c.page)}</li>' for c in answer.citations
-    )
-    tentative = answer.status == TENTATIVE
-    head = ('<p class="cq-tentative-head"><strong>Possible answer (low confidence)</strong> — the closest '
-            "sentence; check its source.</p>") if tentative else ""
-    return (
-        f'<div class="cq-answer{" cq-tentative" if tentative else ""}">{head}'
-        f'<blockquote class="cq-quote">{_marked_answer(answer.answer, span, answer.citations)}</blockquote>'
-        f'<ul class="cq-sources">{sources}</ul>'
-        f"{confidence_html(answer.confidence, tentative=tentative)}"
-        "</div>"
-    )
-
-
-def abstain_html(answer: Answer, closest: int = 3) -> str:
-    """'The documents don't say …', then the closest passages (if any)."""
-    items = "".join(
-        f'<li>{_where(p.chunk.doc, p.chunk.section, p.page)}: '
-        f'<span class="cq-snippet">{esc(_short(p.chunk.text))}</span></li>'
-        for p in answer.passages[:closest]
-    )
-    more = f'<p>Closest passages:</p><ul class="cq-closest">{items}</ul>' if items else ""
-    return (
-        '<div class="cq-answer cq-abstained">'
-        f"<p><strong>The documents don't say</strong> — no passage answers “{esc(answer.question)}” "
-        "with enough confidence.</p>"
-        f"{more}{confidence_html(answer.confidence, abstained=True)}"
-        "</div>"
-    )
 
 
 def error_html(message: str) -> str:
@@ -174,7 +95,7 @@ def evidence_html(answer: Answer | None, texts: Mapping[str, str]) -> str:
     """
     if answer is None:
         return '<div class="cq-evidence cq-empty">Ask a question: the evidence for the answer shows here.</div>'
-    if answer.abstained or not answer.citations:
+    if not answer.citations:  # a tentative answer keeps its citations, and shows them
         return (
             '<div class="cq-evidence cq-empty">No citation: the documents don\'t answer this question. '
             "The closest passages are listed under <em>All retrieved passages</em>.</div>"
@@ -218,7 +139,7 @@ def passages_html(answer: Answer | None) -> str:
         body = highlight(ch.text, cite.start - ch.start, cite.end - ch.start) if cite else esc_pre(ch.text)
         rows.append(
             f'<details class="cq-pass{star}"><summary>'
-            f'<span class="cq-rank">#{p.rank}</span> {_where(ch.doc, ch.section, p.page)} '
+            f'<span class="cq-rank">#{p.rank}</span> {where(ch.doc, ch.section, p.page)} '
             f'<span class="cq-scores">fused {_score(p.score, "{:.4f}")} · dense {_score(p.dense_score)} · '
             f"BM25 {_score(p.bm25_score, '{:.2f}')}</span></summary>"
             f'<div class="cq-passage">{body}</div>'

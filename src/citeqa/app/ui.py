@@ -18,7 +18,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home (a
 import gradio as gr
 from gradio import utils as gradio_utils
 
-from citeqa.app import pageview, render
+from citeqa.app import answer_view, pageview, render
 from citeqa.app.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, check_uploaded, discard_upload, save_upload
 from citeqa.config import MODES
 from citeqa.errors import CiteqaError
@@ -58,6 +58,12 @@ class ChatApp:
         self.feedback = feedback or FeedbackStore(qa.settings.index_dir / "feedback.sqlite")
         self.upload_dir = Path(gradio_utils.get_upload_folder())  # where this process's Gradio app stores uploads
 
+    @property
+    def threshold(self) -> float:
+        """The confidence an answer needs here (the settings' or the calibration's)."""
+        given = self.qa.settings.min_confidence
+        return self.qa.calibration.threshold if given is None else given
+
     def ask(self, question: str, k: int | None = None, mode: str | None = None, history: Sequence[str] = ()) -> Answer:
         """:meth:`QA.ask` (safe while an upload rebuilds the index in another thread)."""
         return self.qa.ask(question, k=k, mode=mode, history=history)
@@ -93,7 +99,7 @@ class ChatApp:
         try:
             answer: Answer | None = self.ask(question, int(k), mode, history)
             history.append(clean_question(question))
-            content = render.answer_html(answer)
+            content = answer_view.answer_html(answer, self.threshold)
         except CiteqaError as exc:
             answer, content = None, render.error_html(str(exc))
         except Exception as exc:  # the chat shows a message, never a traceback
