@@ -112,7 +112,7 @@ def test_three_tiers_by_threshold_and_floor() -> None:
 def test_to_dict_contract(seed_qa: QA) -> None:
     d = seed_qa.ask("When was the EU-China IoT Advisory Group established?", min_confidence=0.0).to_dict()
     assert set(d) == {"question", "answer", "status", "abstained", "confidence", "answer_span", "citations",
-                      "passages"}
+                      "passages", "follow_up_of"}
     assert set(d["citations"][0]) == {"n", "doc", "section", "start", "end", "quote", "score", "page"}
     assert set(d["passages"][0]) == {"rank", "chunk_id", "doc", "section", "start", "end", "text", "score",
                                      "dense_score", "bm25_score", "page"}

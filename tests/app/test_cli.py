@@ -19,7 +19,8 @@ from citeqa.index.layout import current_folder
 ROOT = Path(__file__).resolve().parents[2]
 SEED_QA = ROOT / "tests" / "data" / "seed_qa.jsonl"
 IOT_Q = "When was the EU-China IoT Advisory Group established?"
-ANSWER_KEYS = {"question", "answer", "status", "abstained", "confidence", "answer_span", "citations", "passages"}
+ANSWER_KEYS = {"question", "answer", "status", "abstained", "confidence", "answer_span", "citations", "passages",
+               "follow_up_of"}
 CITATION_KEYS = {"n", "doc", "section", "start", "end", "quote", "score", "page"}
 PASSAGE_KEYS = {"rank", "chunk_id", "doc", "section", "start", "end", "text", "score", "dense_score", "bm25_score",
                 "page"}

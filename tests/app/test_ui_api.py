@@ -64,7 +64,7 @@ def test_ask_endpoint_returns_the_cli_json(app_url: str, fake_qa: QA) -> None:
     assert got == fake_qa.ask(IOT_Q).to_dict()
     assert "February 2011" in got["answer"] and got["citations"][0]["doc"] == "eu_china_expert_groups.txt"
     assert set(got) == {"question", "answer", "status", "abstained", "confidence", "answer_span", "citations",
-                        "passages"}
+                        "passages", "follow_up_of"}
 
 
 def test_ask_endpoint_reports_bad_input_as_an_error_object(app_url: str) -> None:

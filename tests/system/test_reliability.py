@@ -41,7 +41,8 @@ SRC = ROOT / "src" / "citeqa"
 SEED_DOC = "eu_china_expert_groups.txt"
 IOT_Q = "When was the EU-China IoT Advisory Group established?"
 IOT_A = "February 2011"
-ANSWER_KEYS = {"question", "answer", "status", "abstained", "confidence", "answer_span", "citations", "passages"}
+ANSWER_KEYS = {"question", "answer", "status", "abstained", "confidence", "answer_span", "citations", "passages",
+               "follow_up_of"}
 
 
 @pytest.fixture()
