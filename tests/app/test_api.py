@@ -120,6 +120,9 @@ def test_search_documents_and_slices(served: tuple[int, Settings]) -> None:
     assert status == 200 and got["status"] == "ok" and got["documents"] == 1
     status, page = call(port, "GET", "/docs")
     assert status == 200 and "swagger" in str(page).lower()
+    assert "cdn" not in str(page).lower() and "https://" not in str(page)  # offline: every file from this server
+    for asset in ("/docs-static/swagger-ui-bundle.js", "/docs-static/swagger-ui.css"):
+        assert call(port, "GET", asset)[0] == 200
     status, spec = call(port, "GET", "/openapi.json")
     assert status == 200 and {"/api/v1/ask", "/api/v1/search", "/api/v1/documents", "/healthz"} <= set(spec["paths"])
 

@@ -101,7 +101,8 @@ class BodyCap:
 def build_api(qa: QA, app: FastAPI | None = None) -> FastAPI:
     """The API's routes on ``app`` (a new FastAPI app when ``None``), answering from ``qa``."""
     app = app or FastAPI(title="citeqa", version=__version__, description=__doc__.split("\n\n")[0],
-                         docs_url="/docs", openapi_url="/openapi.json", redoc_url=None)
+                         docs_url=None, openapi_url="/openapi.json", redoc_url=None)
+    add_offline_docs(app)
     pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="citeqa-api")
 
     async def run(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -177,6 +178,26 @@ def build_api(qa: QA, app: FastAPI | None = None) -> FastAPI:
                       "chunks": counts.get("chunks"), "index": index.folder.name})
 
     return app
+
+
+def add_offline_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from files installed with the package ``fastapi-offline`` (FastAPI's own page loads
+    it from a CDN: blank offline, and unpinned code in the app's origin)."""
+    from pathlib import Path
+
+    import fastapi_offline
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    static = Path(fastapi_offline.__file__).resolve().parent / "static"
+    app.mount("/docs-static", StaticFiles(directory=static), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="citeqa API",
+                                   swagger_js_url="/docs-static/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-static/swagger-ui.css",
+                                   swagger_favicon_url="/docs-static/favicon.png")
 
 
 def add_login(app: FastAPI, token: str, page: str, cookie: str) -> None:
