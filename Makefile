@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test test-fast index serve lint bench bench-quality browser-deps clean
+.PHONY: run test test-fast index serve lint bench bench-quality browser-deps clean reader
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,6 +39,10 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+
+# trains the reading model on ../shared/qa_train (about 65-90 min on 2 cores; resumes; never part of `make test`)
+reader: $(STAMP)
+	$(BIN)/python -m citeqa.train
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

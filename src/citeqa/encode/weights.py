@@ -92,11 +92,14 @@ def load_weights(folder: Path) -> BertWeights:
     tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
     tok.no_padding()
     tok.enable_truncation(max_len)
+    base = base_tensors(folder)
     with safe_open(str(folder / "model.safetensors"), framework="np") as f:
         names = list(f.keys())
         prefix = "bert." if any(n.startswith("bert.embeddings.") for n in names) else ""
 
         def get(name: str) -> np.ndarray:
+            if name in base:
+                return base[name]
             return np.ascontiguousarray(f.get_tensor(prefix + name), dtype=np.float32)
 
         word, pos, typ = (get(f"embeddings.{k}.weight") for k in _BERT_KEYS)
@@ -104,6 +107,25 @@ def load_weights(folder: Path) -> BertWeights:
         layers = [_layer(get, f"encoder.layer.{i}.") for i in range(int(config["num_hidden_layers"]))]
     heads, eps = int(config["num_attention_heads"]), np.float32(config.get("layer_norm_eps", 1e-12))
     return BertWeights(tok, max_len, heads, eps, word, pos + typ[0], ln0, layers)
+
+
+def base_tensors(folder: Path) -> dict[str, np.ndarray]:
+    """Weights a trained model takes from the model it was trained from (``citeqa_model.json``: ``base`` names
+    it, ``from_base`` lists the tensors, such as the frozen word embeddings; see :mod:`citeqa.train.export`)."""
+    meta = read_json(folder / "citeqa_model.json")
+    if not meta.get("from_base"):
+        return {}
+    from safetensors import safe_open
+
+    from citeqa.encode.bundled import resolve_model
+
+    base = Path(resolve_model(str(meta["base"])))
+    out = {}
+    with safe_open(str(base / "model.safetensors"), framework="np") as f:
+        prefix = "bert." if any(n.startswith("bert.embeddings.") for n in f.keys()) else ""
+        for name in meta["from_base"]:
+            out[name] = np.ascontiguousarray(f.get_tensor(prefix + name), dtype=np.float32)
+    return out
 
 
 def _layer(get: Callable[[str], np.ndarray], p: str) -> Layer:
