@@ -15,6 +15,10 @@ class InputError(CiteqaError):
     exit_code = 2
 
 
+class IndexReadOnlyError(InputError):
+    """The index folder exists but cannot be written (read-only mount, no permission): reading it still works."""
+
+
 class CorpusError(CiteqaError):
     """The corpus folder is missing, empty or holds nothing readable."""
 

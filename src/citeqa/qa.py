@@ -16,7 +16,7 @@ from citeqa.answer.followup import contextual_query
 from citeqa.answer.retrieve import MODES, retrieve
 from citeqa.config import Settings
 from citeqa.encode.embedder import Embedder, embed_query, make_embedder
-from citeqa.errors import CiteqaError, IndexMissingError, InputError
+from citeqa.errors import CiteqaError, IndexBusyError, IndexMissingError, IndexReadOnlyError, InputError
 from citeqa.index.build import BuildReport, build_index
 from citeqa.index.layout import Progress, current_folder, stale_files
 from citeqa.index.live import Index, load_index
@@ -76,6 +76,18 @@ class QA:
         if not report.up_to_date or self._index is None:
             self.reload()
         return report
+
+    def build_or_serve_current(self, progress: Progress | None = None) -> tuple[BuildReport | None, str | None]:
+        """For servers: build or refresh the index, or, when that cannot be done now (another process is
+        building it, or its folder is read-only) but a live index exists, use that one. Returns the report, or
+        ``None`` and why the current index is served as it is."""
+        try:
+            return self.build(progress), None
+        except (IndexBusyError, IndexReadOnlyError) as exc:
+            if current_folder(self.settings.index_dir) is None:
+                raise
+            self.reload()
+            return None, f"{exc}; serving the current index (it swaps in a rebuild when one completes)"
 
     def ensure_index(self, progress: Progress | None = None) -> BuildReport | None:
         """Build the index if there is none; returns the report when it built."""

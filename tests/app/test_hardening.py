@@ -220,3 +220,44 @@ def test_port_in_use_is_a_citeqa_message(fake_settings: Settings) -> None:
                                "hash", "--port", str(port)], env=env, capture_output=True, text=True, timeout=120,
                               check=False)
     assert done.returncode == 8 and "cannot listen" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_serve_and_mcp_start_while_a_build_holds_the_lock(fake_settings: Settings) -> None:
+    import fcntl
+
+    from citeqa.qa import QA as _QA
+
+    _QA(fake_settings).build()
+    with open(fake_settings.index_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running `citeqa index` holds it
+        with running(fake_settings) as (port, _):
+            status, got = call(port, "POST", "/api/v1/ask", {"question": "When was the IoT group established?"})
+            assert status == 200 and "February 2011" in json.dumps(got)
+
+
+def test_serve_starts_on_a_read_only_index(fake_settings: Settings, tmp_path: Path) -> None:
+    from citeqa.qa import QA as _QA
+
+    _QA(fake_settings).build()
+    ro = tmp_path / "ro-index"
+    ro.mkdir()
+    mounted = subprocess.run(["mount", "--bind", "-o", "ro", str(fake_settings.index_dir), str(ro)],
+                             capture_output=True, check=False)
+    if mounted.returncode != 0 or (os.access(ro, os.W_OK) and _writable(ro)):
+        subprocess.run(["umount", str(ro)], capture_output=True, check=False)
+        pytest.skip("a read-only bind mount needs root here")
+    try:
+        with running(Settings(corpus_dir=fake_settings.corpus_dir, index_dir=ro, model="hash")) as (port, _):
+            status, got = call(port, "POST", "/api/v1/ask", {"question": "When was the IoT group established?"})
+            assert status == 200 and "February 2011" in json.dumps(got)
+    finally:
+        subprocess.run(["umount", str(ro)], capture_output=True, check=False)
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        (folder / ".probe").write_text("x")
+    except OSError:
+        return False
+    (folder / ".probe").unlink()
+    return True

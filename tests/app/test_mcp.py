@@ -121,3 +121,15 @@ def test_a_lone_surrogate_gets_a_tool_error_not_silence(fake_settings: Settings)
     for rid in (2, 3, 4):
         result = replies[rid]["result"]
         assert result["isError"] and "lone surrogate" in result["content"][0]["text"], replies[rid]
+
+
+def test_mcp_starts_while_a_build_holds_the_lock(fake_settings: Settings) -> None:
+    import fcntl
+
+    from citeqa.qa import QA
+
+    QA(fake_settings).build()
+    with open(fake_settings.index_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running `citeqa index` holds it
+        _, (got,) = run(fake_settings, [("ask", {"question": IOT_Q})])
+    assert not got.is_error and "February 2011" in _payload(got)["answer"]

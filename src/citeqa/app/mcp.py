@@ -85,10 +85,14 @@ def build_server(qa: QA) -> MCPServer:
 def serve_stdio(settings: Settings) -> int:
     """Build the index if it is missing or stale (reporting on stderr), then serve MCP on stdin/stdout."""
     qa = QA(settings)
-    report = qa.build(progress_bars())
-    for path, reason in report.skipped:
-        print(f"warning: skipped {name(path)}: {name(reason)}", file=sys.stderr)
-    print(f"citeqa mcp: {report.documents} documents, {report.chunks} passages; serving on stdio", file=sys.stderr)
+    report, why = qa.build_or_serve_current(progress_bars())
+    if report is None:
+        print(f"warning: {why}", file=sys.stderr)
+    else:
+        for path, reason in report.skipped:
+            print(f"warning: skipped {name(path)}: {name(reason)}", file=sys.stderr)
+        print(f"citeqa mcp: {report.documents} documents, {report.chunks} passages", file=sys.stderr)
+    print("citeqa mcp: serving on stdio", file=sys.stderr)
     anyio.run(_serve_filtered, build_server(qa))
     return 0
 

@@ -47,7 +47,10 @@ def prepare(settings: Settings, host: str, share: bool = False, token: str | Non
               "files", file=sys.stderr)
     shards = int((read_manifest(settings.index_dir) or {}).get("shards", 1))
     qa = QA(settings.with_(shards=shards))  # a sharded index stays sharded
-    report = qa.build(progress_bars())
+    report, why = qa.build_or_serve_current(progress_bars())
+    if report is None:
+        print(f"warning: {why}", file=sys.stderr)
+        return qa
     for path, reason in report.skipped:
         print(f"warning: skipped {name(path)}: {name(reason)}", file=sys.stderr)
     print(f"index: {report.documents} documents, {report.chunks} passages", file=sys.stderr)

@@ -17,6 +17,7 @@ then swaps ``CURRENT``: a crash at any point leaves the last good index in place
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -35,6 +36,7 @@ from citeqa.errors import (
     IndexCorruptError,
     IndexIncompatibleError,
     IndexMissingError,
+    IndexReadOnlyError,
     InputError,
 )
 from citeqa.index.bm25 import BM25
@@ -143,6 +145,9 @@ def build_lock(index_dir: Path) -> Iterator[None]:
         index_dir.mkdir(parents=True, exist_ok=True)
         fh = open(index_dir / ".lock", "w")  # closed by the with below
     except OSError as exc:
+        if index_dir.is_dir() and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise IndexReadOnlyError(f"cannot write the index folder {index_dir} ({exc.strerror}); give --index a "
+                                     "folder you can write to") from None
         why = "it is not a folder" if index_dir.exists() and not index_dir.is_dir() else exc.strerror or exc
         raise InputError(f"cannot use {index_dir} as the index folder ({why}); "
                          "give --index a folder you can write to") from None

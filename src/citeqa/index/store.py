@@ -257,9 +257,21 @@ class FeedbackStore:
     """👍/👎 votes on answers, with the question, answer and citations."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._con = sqlite3.connect(path, check_same_thread=False)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._con = sqlite3.connect(path, check_same_thread=False)
+            self._create()
+            self._con.execute("BEGIN IMMEDIATE")  # can this file be written? (read-only mounts say no here)
+            self._con.execute("ROLLBACK")
+        except (OSError, sqlite3.OperationalError):  # a read-only index folder: votes kept for this run only
+            self.path: Path | None = None
+            self._con = sqlite3.connect(":memory:", check_same_thread=False)
+            self._create()
+        else:
+            self.path = path
+
+    def _create(self) -> None:
         self._con.execute(
             "CREATE TABLE IF NOT EXISTS feedback (id INTEGER PRIMARY KEY, at REAL, vote INTEGER,"
             " question TEXT, answer TEXT, citations TEXT, comment TEXT)"
