@@ -17,6 +17,7 @@ from citeqa.ingest.pdf import PdfError, open_pdf, quote_boxes
 from citeqa.models import Document
 
 RENDER_SCALE = 1.5  # 108 dpi: a US-letter page is 918 x 1188 pixels
+MAX_RENDER_PIXELS = 4_000_000  # a larger page is rendered smaller (a 200-inch page took 7 GB at full scale)
 FILL = (253, 224, 71, 120)  # the yellow of the text view's <mark>, see-through
 EDGE = (202, 138, 4, 255)
 STYLE = """
@@ -37,8 +38,14 @@ def render_page_highlight(path: Path, page: int, boxes: Sequence[tuple[float, fl
         if not 1 <= page <= len(pdf):
             raise PdfError(f"has no page {page}")
         pg = pdf[page - 1]
-        img = pg.render(scale=scale).to_pil().convert("RGBA")
-        pg.close()
+        try:
+            width, height = pg.get_size()  # points
+            scale = min(scale, (MAX_RENDER_PIXELS / max(1.0, width * height)) ** 0.5)
+            img = pg.render(scale=scale).to_pil().convert("RGBA")
+        except Exception as err:  # pdfium's errors on damaged or absurd pages
+            raise PdfError(f"page {page} cannot be rendered ({type(err).__name__})") from None
+        finally:
+            pg.close()
     overlay = Image.new("RGBA", img.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
     w, h = img.size

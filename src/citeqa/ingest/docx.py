@@ -16,7 +16,9 @@ from typing import Any
 
 from citeqa.models import Heading
 
-MAX_UNZIPPED = 512 * 2**20  # a .docx is a zip: refuse one that would inflate past this (a zip bomb)
+MAX_UNZIPPED = 100 * 2**20  # a .docx is a zip: refuse one that would inflate past this (a zip bomb: a 1.6 MB
+# file inflating to 480 MB was still being parsed after 300 s at 5 GB; real documents' XML is far smaller)
+MAX_RATIO = 200  # nor one whose parts inflate more than this many times over (text XML compresses ~10-20x)
 CELL_SEP = " | "
 _HEADING = re.compile(r"heading\s*(\d)$", re.IGNORECASE)
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -30,8 +32,11 @@ def read_docx(data: bytes) -> tuple[str, tuple[Heading, ...]]:
     """The text of a .docx and its headings in that text, or :class:`DocxError`."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            if sum(i.file_size for i in zf.infolist()) > MAX_UNZIPPED:
+            inflated = sum(i.file_size for i in zf.infolist())
+            if inflated > MAX_UNZIPPED:
                 raise DocxError(f"unpacks to more than {MAX_UNZIPPED // 2**20} MB")
+            if inflated > 2**20 and inflated > MAX_RATIO * max(1, len(data)):
+                raise DocxError(f"unpacks to {inflated / 2**20:.0f} MB from {len(data) / 2**20:.1f} MB: a zip bomb")
     except zipfile.BadZipFile:
         raise DocxError("is not a readable Word file (not a .docx zip package; old .doc or encrypted?)") from None
     import docx  # lazy: only Word corpora pay for it

@@ -25,6 +25,8 @@ from citeqa.models import Document, Heading
 
 READER = "pdfium-1"  # recorded in the manifest: an index whose PDFs another reader extracted re-reads them
 PAGE_SEP = "\n\n"
+MAX_PAGES = 10_000  # a longer PDF is refused (a 1.2 MB file listing one page 200,000 times made 10,545 passages)
+MAX_REPEATED_SHARE = 0.5  # of 100 or more pages: when more are exact copies of another page, the file is refused
 PDFIUM_LOCK = threading.RLock()
 _DROP = re.compile("\r(?=\n)|[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # 2 / U+FFFE: a line-end hyphenation mark
 # What may stand before a title on its line: "Chapter 3", "1.1.4", "A.2", "IV."
@@ -119,6 +121,8 @@ def _chars_one_by_one(textpage: Any, n: int) -> tuple[str, list[int]]:
 def read_pdf(data: bytes) -> PdfText:
     """Text, page starts and outline headings of a PDF, or :class:`PdfError` (damaged, encrypted, no text)."""
     with open_pdf(data) as pdf:
+        if len(pdf) > MAX_PAGES:
+            raise PdfError(f"has {len(pdf):,} pages; the limit is {MAX_PAGES:,}")
         try:
             texts = []
             for i in range(len(pdf)):
@@ -132,6 +136,9 @@ def read_pdf(data: bytes) -> PdfText:
             raise PdfError(f"is not a readable PDF ({err})") from None
     if not any(t.strip() for t in texts):
         raise PdfError("has no text layer (scanned PDF?)")
+    repeated = len(texts) - len({t for t in texts if t.strip()}) - sum(1 for t in texts if not t.strip())
+    if len(texts) >= 100 and repeated > MAX_REPEATED_SHARE * len(texts):
+        raise PdfError(f"repeats its pages: {repeated:,} of {len(texts):,} pages copy another page")
     starts, pos = [], 0
     for t in texts:
         starts.append(pos)
