@@ -65,3 +65,9 @@ class BindError(CiteqaError):
     """The server cannot listen on the address and port asked for (in use, not this machine's, unknown name)."""
 
     exit_code = 8
+
+
+class DiskFullError(CiteqaError):
+    """The disk filled up while writing (an index build, an upload); the message names the folder."""
+
+    exit_code = 74

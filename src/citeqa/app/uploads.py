@@ -155,7 +155,11 @@ def save_upload(
     tmp = root / f".upload-{uuid.uuid4().hex}{Path(name).suffix}"
     try:
         data = Path(source).read_bytes()
-        tmp.write_bytes(data)
+        try:
+            tmp.write_bytes(data)
+        except OSError as exc:  # a full disk, a read-only corpus folder
+            raise InputError(f"{name} could not be stored in the corpus folder {corpus_dir}: "
+                             f"{exc.strerror or exc}; nothing was added") from None
         try:
             read_document(tmp, name, max_bytes)
         except UnusableFileError as exc:

@@ -17,6 +17,7 @@ from citeqa.config import Settings
 from citeqa.encode.embedder import Embedder
 from citeqa.errors import IndexCorruptError, IndexIncompatibleError
 from citeqa.index.bm25 import BM25
+from citeqa.index.diskfull import guard
 from citeqa.index.layout import (
     LoadedIndex,
     Progress,
@@ -48,7 +49,7 @@ def build_index(settings: Settings, embedder: Embedder, progress: Progress | Non
     whole; with ``prepared`` the corpus is not read again here (its vectors are expected in the cache)."""
     t0 = time.perf_counter()
     index_dir = settings.index_dir
-    with build_lock(index_dir):
+    with build_lock(index_dir), guard(index_dir):
         fingerprints, outside = corpus_scan(settings.corpus_dir)
         old, live, healthy = _live(settings)
         try:
