@@ -145,3 +145,14 @@ def test_each_supported_type_is_stored(tmp_path: Path, name: str, data: bytes) -
     saved = save_upload(_upload(tmp_path, name, data), tmp_path / "corpus")
     assert saved.new and saved.path.read_bytes() == data
     assert saved.rel == name[: name.rindex(".")] + name[name.rindex(".") :].lower()
+
+
+def test_the_same_bytes_under_another_name_are_not_stored_again(tmp_path: Path) -> None:
+    from citeqa.models import sha256_hex
+
+    corpus = tmp_path / "corpus"
+    first = save_upload(_upload(tmp_path, "report.txt", b"Same bytes.\n"), corpus)
+    again = save_upload(_upload(tmp_path, "copy of report.txt", b"Same bytes.\n"), corpus,
+                        known={sha256_hex(b"Same bytes.\n"): first.rel})
+    assert again.rel == "report.txt" and not again.new
+    assert sorted(p.name for p in corpus.iterdir()) == ["report.txt"]

@@ -54,3 +54,23 @@ def test_a_docx_zip_bomb_is_refused_by_its_ratio() -> None:
         read_docx(bomb)
     assert read_docx(good)[0]  # a real document still reads
     assert docx_reader.MAX_UNZIPPED == 100 * 2**20
+
+
+def test_heading_style_ids_count_without_a_styles_part() -> None:
+    """Some generators write ``<w:pStyle w:val="Heading1"/>`` and no styles part: the id alone marks a heading."""
+    import re
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(handbook_docx())) as src, zipfile.ZipFile(buf, "w") as out:
+        for item in src.infolist():
+            if item.filename == "word/styles.xml":
+                continue
+            data = src.read(item.filename)
+            if item.filename == "word/_rels/document.xml.rels":
+                data = re.sub(rb"<Relationship [^>]*styles\.xml\"/>", b"", data)
+            if item.filename == "[Content_Types].xml":
+                data = re.sub(rb"<Override [^>]*styles\.xml\"[^>]*/>", b"", data)
+            out.writestr(item, data)
+    text, headings = read_docx(buf.getvalue())
+    assert "Opening hours" in text
+    assert ("Opening hours", 1) in [(h.title, h.level) for h in headings]

@@ -58,6 +58,14 @@ class ChatApp:
         self.feedback = feedback or FeedbackStore(qa.settings.index_dir / "feedback.sqlite")
         self.upload_dir = Path(gradio_utils.get_upload_folder())  # where this process's Gradio app stores uploads
 
+    def known_files(self) -> dict[str, str]:
+        """sha256 → path of the indexed files (uploads of the same bytes under another name are not stored)."""
+        try:
+            files = self.qa.index.manifest.get("files", {})
+        except CiteqaError:
+            return {}
+        return {meta["sha256"]: path for path, meta in files.items() if isinstance(meta, dict) and "sha256" in meta}
+
     @property
     def threshold(self) -> float:
         """The confidence an answer needs here (the settings' or the calibration's)."""
@@ -163,7 +171,8 @@ class ChatApp:
         for f in files or []:
             try:
                 source = check_uploaded(Path(f), upload_dir)  # a client may name any server path in the event
-                saved = save_upload(source, self.qa.settings.corpus_dir, original_name=Path(f).name)
+                saved = save_upload(source, self.qa.settings.corpus_dir, original_name=Path(f).name,
+                                    known=self.known_files())
                 added += saved.new
                 notes.append(f"{'Added' if saved.new else 'Already present:'} {render.esc(saved.rel)}")
             except CiteqaError as exc:

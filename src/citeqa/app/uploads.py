@@ -15,6 +15,7 @@ import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
 from citeqa.errors import InputError
@@ -123,7 +124,8 @@ def _place(tmp: Path, target: Path, data: bytes) -> None:
 
 
 def save_upload(
-    source: Path, corpus_dir: Path, original_name: str | None = None, max_bytes: int = MAX_UPLOAD_BYTES
+    source: Path, corpus_dir: Path, original_name: str | None = None, max_bytes: int = MAX_UPLOAD_BYTES,
+    known: Mapping[str, str] | None = None,
 ) -> SavedUpload:
     """Copy an uploaded file into ``corpus_dir`` under a safe, unused name.
 
@@ -132,6 +134,8 @@ def save_upload(
         corpus_dir: The corpus folder; the file is stored directly inside it.
         original_name: The name the user gave the file (default: ``source``'s name).
         max_bytes: Larger files are refused.
+        known: sha256 → corpus-relative path of files already in the corpus (the index's fingerprints): the same
+            bytes under another name are not stored again.
 
     Returns:
         Where it was stored. Uploading the same bytes under the same name again
@@ -165,6 +169,9 @@ def save_upload(
         except UnusableFileError as exc:
             raise InputError(f"{name} {exc.reason}; it was not added") from None
         digest = sha256_hex(data)
+        same = (known or {}).get(digest)
+        if same is not None and (root / same).is_file() and sha256_hex((root / same).read_bytes()) == digest:
+            return SavedUpload(root / same, same, False)
         for candidate in _candidates(name):
             target = root / candidate
             if target.parent != root:  # cannot happen after safe_filename; refuse rather than trust

@@ -112,6 +112,10 @@ def _heading_level(paragraph: Any) -> int:
             return max(1, int(m.group(1)))
         if name.lower() == "title":
             return 1
+    p_pr = paragraph._p.pPr
+    style_id = p_pr.find(f"{_W}pStyle") if p_pr is not None else None
+    if style_id is not None and (m := _HEADING.match(style_id.get(f"{_W}val", ""))):  # an id with no styles part
+        return max(1, int(m.group(1)))
     for el in [paragraph._p.pPr, *(s.element.pPr for s in _styles(paragraph))]:
         lvl = el.find(f"{_W}outlineLvl") if el is not None else None
         if lvl is not None and (val := lvl.get(f"{_W}val", "")).isdigit() and int(val) < 9:
