@@ -14,8 +14,8 @@ import os
 import re
 import unicodedata
 import uuid
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from citeqa.errors import InputError
