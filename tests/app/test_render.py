@@ -189,3 +189,16 @@ def test_tentative_answer_is_shown_as_a_possible_answer_with_its_citation() -> N
     assert "low: under the answer threshold 0.20 (0.17)" in out and "too low to answer" not in out
     assert "<b>" not in out, "still escaped"
     assert "Possible answer" not in answer_view.answer_html(ans)
+
+
+def test_evidence_names_its_question_shows_a_passage_once_and_copies_plain_text() -> None:
+    ans = _answer()
+    c1 = ans.citations[0]
+    c2 = Citation(2, c1.doc, c1.section, c1.start - 4, c1.start - 1, DOC[c1.start - 4 : c1.start - 1], 0.4)
+    two = Answer(ans.question, f"{c1.quote} {c2.quote}", False, 0.8, None, (c1, c2), ans.passages)
+    out = render.evidence_html(two, {"docs/a.txt": DOC})
+    assert out.count('class="cq-card"') == 1 and 'data-cites="1 2"' in out  # one passage, both marks
+    assert "Evidence for: “" in out
+    copied = html.unescape(re.search(r'data-text="([^"]*)"', out).group(1))
+    assert c1.quote in copied and "<mark" not in copied and "<br>" not in copied and "&#" not in copied
+    assert "[1] docs/a.txt, " in copied and "\n" in copied  # plain text, the document's own characters

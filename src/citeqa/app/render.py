@@ -25,6 +25,7 @@ _ACTIVE = "\\`*_{}[]()#+-.!|~$:=@"
 _TABLE = {ord(ch): f"&#{ord(ch)};" for ch in _ACTIVE}
 _TABLE.update({ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;", ord('"'): "&quot;", ord("'"): "&#39;"})
 _PRE_TABLE = {**_TABLE, ord("\r"): "", ord("\t"): "&#9;"}
+_ATTR_TABLE = {**_PRE_TABLE, ord("\n"): "&#10;"}
 _TABLE.update({ord("\r"): "", ord("\n"): "<br>", ord("\t"): "&#9;"})
 
 TARGET_ID = "cq-target"
@@ -33,6 +34,11 @@ TARGET_ID = "cq-target"
 def esc(text: str) -> str:
     """Text made safe for any HTML/Markdown context: escaped, line breaks as ``<br>``."""
     return str(text).translate(_TABLE)
+
+
+def esc_attr(text: str) -> str:
+    """Like :func:`esc` for an attribute value: newlines kept as ``&#10;``."""
+    return str(text).translate(_ATTR_TABLE)
 
 
 def esc_pre(text: str) -> str:
@@ -100,27 +106,61 @@ def evidence_html(answer: Answer | None, texts: Mapping[str, str]) -> str:
             '<div class="cq-evidence cq-empty">No citation: the documents don\'t answer this question. '
             "The closest passages are listed under <em>All retrieved passages</em>.</div>"
         )
-    cards = []
+    groups: dict[tuple[str, int, int], list[Citation]] = {}  # one card per passage, all its citations marked
     for c in answer.citations:
-        text = texts.get(c.doc, "")
         p = _passage_for(c, answer.passages)
-        if p is not None:
-            a, b, body = p.chunk.start, p.chunk.end, p.chunk.text
-        else:
-            a, b = c.start, c.end
-            body = text[a:b] if text else c.quote
-        where = f"p. {c.page}, " if c.page else f"{lines_label(*line_range(text, c.start, c.end))}, " if text else ""
+        key = (c.doc, p.chunk.start, p.chunk.end) if p is not None else (c.doc, c.start, c.end)
+        groups.setdefault(key, []).append(c)
+    cards = []
+    for (doc, a, b), cites in groups.items():
+        text = texts.get(doc, "")
+        p = _passage_for(cites[0], answer.passages)
+        body = p.chunk.text if p is not None else (text[a:b] if text else cites[0].quote)
+        marks = "".join(f'<span class="cq-ref">[{c.n}]</span>' for c in cites)
+        metas = "".join(f'<div class="cq-meta">[{c.n}] section: {esc(c.section) if c.section else "<em>none</em>"}'
+                        f" · {_where_in(c, text)}characters {c.start}–{c.end}</div>" for c in cites)
         cards.append(
-            f'<div class="cq-card" data-cite="{c.n}">'
-            f'<div class="cq-card-head"><span class="cq-ref">[{c.n}]</span> '
-            f'<span class="cq-doc-name">{esc(c.doc)}</span></div>'
-            f'<div class="cq-meta">section: {esc(c.section) if c.section else "<em>none</em>"} · '
-            f"{where}characters {c.start}–{c.end}</div>"
-            f'<div class="cq-passage">{highlight(body, c.start - a, c.end - a)}</div>'
-            f'<button class="cq-open" data-cite="{c.n}" type="button">Open in document ↗</button>'
+            f'<div class="cq-card" data-cite="{cites[0].n}" data-cites="{" ".join(str(c.n) for c in cites)}">'
+            f'<div class="cq-card-head">{marks} <span class="cq-doc-name">{esc(doc)}</span></div>{metas}'
+            f'<div class="cq-passage">{highlight_many(body, [(c.start - a, c.end - a) for c in cites])}</div>'
+            f'<button class="cq-open" data-cite="{cites[0].n}" type="button">Open in document ↗</button>'
             "</div>"
         )
-    return f'<div class="cq-evidence">{"".join(cards)}</div>'
+    copy = esc_attr(plain_text(answer, texts))
+    head = (f'<div class="cq-for">Evidence for: “{esc(answer.question)}”'
+            f'<button class="cq-copy" type="button" data-text="{copy}">Copy answer</button></div>')
+    return f'<div class="cq-evidence">{head}{"".join(cards)}</div>'
+
+
+def _where_in(c: Citation, text: str) -> str:
+    if c.page:
+        return f"p. {c.page}, "
+    return f"{lines_label(*line_range(text, c.start, c.end))}, " if text else ""
+
+
+def plain_text(answer: Answer, texts: Mapping[str, str]) -> str:
+    """The answer as plain text for the clipboard: each quote with its [n], then "[n] doc, section, p. N"."""
+    quotes = "\n\n".join(f"“{c.quote}” [{c.n}]" for c in answer.citations)
+    refs = "\n".join(f"[{c.n}] {c.doc}, {c.section or 'no section'}, "
+                     f"{_where_in(c, texts.get(c.doc, ''))}characters {c.start}–{c.end}" for c in answer.citations)
+    return f"{answer.question}\n\n{quotes}\n\n{refs}\n"
+
+
+def highlight_many(text: str, ranges: Sequence[tuple[int, int]]) -> str:
+    """``text`` escaped (newlines kept), each range inside ``<mark>`` (overlaps merged)."""
+    spans = sorted((max(0, min(a, len(text))), max(0, min(b, len(text)))) for a, b in ranges)
+    merged: list[tuple[int, int]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    out, pos = [], 0
+    for a, b in merged:
+        out += [esc_pre(text[pos:a]), f'<mark class="cq-target">{esc_pre(text[a:b])}</mark>']
+        pos = b
+    out.append(esc_pre(text[pos:]))
+    return "".join(out)
 
 
 def _score(x: float | None, fmt: str = "{:.3f}") -> str:
@@ -194,7 +234,17 @@ STYLE = """
 .cq-tentative blockquote.cq-quote { border-left: 3px dashed #d97706; }
 .cq-ref { color: #4f46e5; font-weight: 600; }
 sup.cq-ref { margin-left: 1px; }
-.cq-span { background: #fef9c3; padding: 0 .15em; border-radius: 3px; }
+mark.cq-span { background: transparent; color: inherit; border-bottom: 2px dotted #4f46e5; padding: 0 .1em;
+  cursor: help; }
+.cq-legend, .cq-followup { color: #6b7280; font-size: .82em; margin: .1em 0 .3em; }
+a.cq-ref-link { color: #4f46e5; text-decoration: none; }
+.cq-for { color: #4b5563; font-size: .85em; margin-bottom: .5em; display: flex; gap: .6em; align-items: center;
+  justify-content: space-between; }
+button.cq-copy { border: 1px solid #d1d5db; background: #fff; border-radius: 6px; padding: .1em .5em;
+  cursor: pointer; font-size: .85em; }
+@keyframes cq-flash { from { background: #e0e7ff; } to { background: transparent; } }
+.cq-card.cq-flash { animation: cq-flash 1.6s ease-out; }
+.cq-docs { overflow-x: auto; }
 .cq-sources, .cq-closest { margin: .2em 0 .4em 1.1em; padding: 0; font-size: .9em; }
 .cq-conf { display: inline-block; font-size: .85em; padding: .05em .5em; border-radius: 9px; }
 .cq-conf-high { background: #dcfce7; color: #166534; }
@@ -215,7 +265,7 @@ button.cq-open { border: 1px solid #c7d2fe; background: #eef2ff; border-radius: 
 button.cq-open:hover { background: #e0e7ff; }
 pre.cq-doctext { white-space: pre-wrap; word-wrap: break-word; max-height: 60vh; overflow: auto;
   font-family: inherit; font-size: .9em; line-height: 1.5; background: #fafafa; padding: .6em; margin: .4em 0 0; }
-.cq-docs table { width: 100%; border-collapse: collapse; font-size: .9em; }
+.cq-docs table { width: 100%; border-collapse: collapse; font-size: .9em; min-width: 420px; }
 .cq-docs td, .cq-docs th { text-align: left; padding: .2em .4em; border-bottom: 1px solid #e5e7eb; }
 .cq-empty { color: #6b7280; }
 """

@@ -19,6 +19,7 @@ import gradio as gr
 from gradio import utils as gradio_utils
 
 from citeqa.app import answer_view, pageview, render
+from citeqa.app.scripts import EVIDENCE_JS, OPEN_JS, SCROLL_JS
 from citeqa.app.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, check_uploaded, discard_upload, save_upload
 from citeqa.config import MODES
 from citeqa.errors import CiteqaError
@@ -36,15 +37,6 @@ SEED_EXAMPLES = (
     "When was the third and final Broadband Policy Expert Group meeting held?",
 )
 UPLOAD_TYPES = list(SUPPORTED)
-# Clicks on "Open in document" buttons (rendered by render.py) become an event for Python.
-OPEN_JS = """element.addEventListener('click', (e) => {
-  const b = e.target.closest('button.cq-open');
-  if (b) trigger('open_doc', {cite: Number(b.dataset.cite || 0), rank: Number(b.dataset.rank || 0)});
-});"""
-# Scroll the highlighted quote of the document view into view, on load and on every new value.
-SCROLL_JS = """const go = () => { const m = element.querySelector('#cq-target');
-  if (m) m.scrollIntoView({block: 'center', inline: 'nearest'}); };
-setTimeout(go, 50); watch('value', () => setTimeout(go, 50));"""
 THEME = gr.themes.Soft(primary_hue="indigo", font=["ui-sans-serif", "system-ui", "sans-serif"],
                        font_mono=["ui-monospace", "monospace"])
 INTERNAL = "internal error ({}); the details are in the server log"
@@ -231,7 +223,8 @@ def build_app(qa: QA, feedback: FeedbackStore | None = None, examples: Sequence[
             with gr.Column(scale=4):
                 with gr.Tabs(selected="evidence") as tabs:
                     with gr.Tab("Evidence", id="evidence"):
-                        evidence = gr.HTML(render.evidence_html(None, {}), js_on_load=OPEN_JS, elem_id="cq-evidence")
+                        evidence = gr.HTML(render.evidence_html(None, {}), js_on_load=EVIDENCE_JS,
+                                           elem_id="cq-evidence")
                         with gr.Accordion("All retrieved passages", open=False, elem_id="cq-passages-acc"):
                             passages = gr.HTML(render.passages_html(None), js_on_load=OPEN_JS,
                                                elem_id="cq-passages")

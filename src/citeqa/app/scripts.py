@@ -1,0 +1,43 @@
+"""The chat app's small scripts (Gradio ``js_on_load`` of its HTML panels; ``element`` is the panel)."""
+
+from __future__ import annotations
+
+# "Open in document" buttons of the evidence and passages panels.
+OPEN_JS = """element.addEventListener('click', (e) => {
+  const b = e.target.closest('button.cq-open');
+  if (b) trigger('open_doc', {cite: Number(b.dataset.cite || 0), rank: Number(b.dataset.rank || 0)});
+});"""
+
+# Scroll the highlighted quote of the document view into view, on load and on every new value.
+SCROLL_JS = """const go = () => { const m = element.querySelector('#cq-target');
+  if (m) m.scrollIntoView({block: 'center', inline: 'nearest'}); };
+setTimeout(go, 50); watch('value', () => setTimeout(go, 50));"""
+
+# The evidence panel: a [n] link in the chat shows citation n here (the Evidence tab selected, the card scrolled
+# into view and flashed); "Copy answer" puts the answer and its citations on the clipboard as plain text.
+EVIDENCE_JS = OPEN_JS + """
+const cite = (n) => {
+  const tab = [...document.querySelectorAll('button[role="tab"]')].find(t => t.textContent.trim() === 'Evidence');
+  if (tab && tab.getAttribute('aria-selected') !== 'true') tab.click();
+  setTimeout(() => {
+    const card = document.querySelector('#cq-evidence .cq-card[data-cites~="' + n + '"]');
+    if (!card) return;
+    card.scrollIntoView({block: 'center', inline: 'nearest'});
+    card.classList.remove('cq-flash'); void card.offsetWidth; card.classList.add('cq-flash');
+  }, 60);
+};
+if (!window.cqCiteLinks) {
+  window.cqCiteLinks = true;
+  document.addEventListener('click', (e) => {
+    const a = e.target.closest('a.cq-ref-link, a[href^="#cq-cite-"]');
+    if (!a) return;
+    e.preventDefault(); e.stopPropagation();
+    cite(a.dataset.cite || (a.getAttribute('href') || '').replace('#cq-cite-', ''));
+  }, true);
+}
+element.addEventListener('click', (e) => {
+  const b = e.target.closest('button.cq-copy');
+  if (!b) return;
+  const done = () => { b.textContent = 'Copied'; setTimeout(() => { b.textContent = 'Copy answer'; }, 1500); };
+  navigator.clipboard.writeText(b.dataset.text || '').then(done, () => { b.textContent = 'Copy failed'; });
+});"""
