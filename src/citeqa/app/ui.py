@@ -64,9 +64,10 @@ class ChatApp:
         given = self.qa.settings.min_confidence
         return self.qa.calibration.threshold if given is None else given
 
-    def ask(self, question: str, k: int | None = None, mode: str | None = None, history: Sequence[str] = ()) -> Answer:
+    def ask(self, question: str, k: int | None = None, mode: str | None = None, history: Sequence[str] = (),
+            min_confidence: float | None = None) -> Answer:
         """:meth:`QA.ask` (safe while an upload rebuilds the index in another thread)."""
-        return self.qa.ask(question, k=k, mode=mode, history=history)
+        return self.qa.ask(question, k=k, mode=mode, history=history, min_confidence=min_confidence)
 
     def api_ask(self, question: str) -> dict[str, Any]:
         """Answer ``question``: the JSON object of ``citeqa ask --json``, or ``{question, error}``."""
@@ -91,15 +92,15 @@ class ChatApp:
         return render.evidence_html(answer, self.texts(answer)), render.passages_html(answer)
 
     def respond(self, question: str, chat: list, history: list[str], answers: dict[int, Answer],
-                k: float, mode: str) -> tuple:
+                k: float, mode: str, min_confidence: float | None = None) -> tuple:
         """Ask, append both messages to the chat; outputs: chat, box, history, answers, current, evidence, passages."""
         chat, history, answers = list(chat or []), list(history or []), dict(answers or {})
         if (question or "").strip():
             chat.append({"role": "user", "content": render.question_html(question)})
         try:
-            answer: Answer | None = self.ask(question, int(k), mode, history)
+            answer: Answer | None = self.ask(question, int(k), mode, history, min_confidence)
             history.append(clean_question(question))
-            content = answer_view.answer_html(answer, self.threshold)
+            content = answer_view.answer_html(answer, self.threshold if min_confidence is None else min_confidence)
         except CiteqaError as exc:
             answer, content = None, render.error_html(str(exc))
         except Exception as exc:  # the chat shows a message, never a traceback
@@ -184,15 +185,22 @@ class ChatApp:
         return self.documents_panel(), f'<div class="cq-status">{status}</div>', None
 
 
-def default_examples(qa: QA) -> list[str]:
-    """Seed-corpus questions when its document is indexed, else one question per document name."""
+def default_examples(qa: QA, limit: int = 4) -> list[str]:
+    """Questions drawn from what is indexed: the seed's own when it is the only document, else one per document
+    from its headings (or its name)."""
     try:
         paths = [p for p, _, _ in qa.documents()]
     except CiteqaError:
         return []
-    if SEED_DOC in paths:
+    if paths == [SEED_DOC]:
         return list(SEED_EXAMPLES)
-    return [f"What is {Path(p).stem.replace('_', ' ').replace('-', ' ')} about?" for p in paths[:4]]
+    out = []
+    for path in paths[:limit]:
+        doc = qa.document(path)
+        titles = [h.title for h in (doc.headings if doc else ()) if 3 <= len(h.title) <= 60]
+        topic = titles[1] if len(titles) > 1 else titles[0] if titles else Path(path).stem.replace("_", " ")
+        out.append(f"What does {Path(path).name} say about {topic.strip().rstrip('.:')}?")
+    return out
 
 
 def build_app(qa: QA, feedback: FeedbackStore | None = None, examples: Sequence[str] | None = None) -> gr.Blocks:
@@ -216,10 +224,8 @@ def build_app(qa: QA, feedback: FeedbackStore | None = None, examples: Sequence[
                     clear = gr.Button("Clear", scale=1, min_width=70, elem_id="cq-clear")
                 shown = list(examples if examples is not None else default_examples(qa))
                 if shown:
-                    gr.Examples([[q] for q in shown], inputs=[box], label="Example questions")
-                with gr.Accordion("Settings", open=False):
-                    k = gr.Slider(1, 20, value=qa.settings.top_k, step=1, label="Passages to retrieve", elem_id="cq-k")
-                    mode = gr.Radio(list(MODES), value=qa.settings.mode, label="Retrieval mode")
+                    examples_ = gr.Examples([[q] for q in shown], inputs=[box], label="Example questions "
+                                            "(click one to ask it)")
             with gr.Column(scale=4):
                 with gr.Tabs(selected="evidence") as tabs:
                     with gr.Tab("Evidence", id="evidence"):
@@ -238,12 +244,23 @@ def build_app(qa: QA, feedback: FeedbackStore | None = None, examples: Sequence[
                                         file_count="multiple", file_types=UPLOAD_TYPES, type="filepath",
                                         elem_id="cq-upload")
                         status = gr.HTML("", elem_id="cq-upload-status")
+                with gr.Accordion("Settings", open=False):  # below the evidence: on a phone, evidence comes first
+                    k = gr.Slider(1, 20, value=qa.settings.top_k, step=1, label="Passages to retrieve", elem_id="cq-k")
+                    mode = gr.Radio(list(MODES), value=qa.settings.mode, label="Retrieval mode")
+                    conf = gr.Slider(0.0, 1.0, value=round(app_.threshold, 3), step=0.01, elem_id="cq-conf",
+                                     label="Answer only at or above this confidence (below: a possible answer, "
+                                           "marked low confidence)")
 
-        ask_io = {"fn": app_.respond, "inputs": [box, chat, history, answers, k, mode],
+        ask_io = {"fn": app_.respond, "inputs": [box, chat, history, answers, k, mode, conf],
                   "outputs": [chat, box, history, answers, current, evidence, passages],
                   "concurrency_limit": 4, "concurrency_id": "ask", **private}
-        box.submit(**ask_io)
-        ask.click(**ask_io)
+        fresh = ('<div class="cq-docview cq-empty">Open a citation to read it in its document.</div>',
+                 gr.Tabs(selected="evidence"))  # a new answer: no stale document view, the evidence in front
+        triggers = [box.submit, ask.click]
+        if shown and getattr(examples_, "load_input_event", None) is not None:
+            triggers.append(examples_.load_input_event.then)  # a clicked example is asked at once
+        for trigger in triggers:
+            trigger(**ask_io).then(lambda: fresh, outputs=[docview, tabs], **private)
         empty = ([], "", [], {}, None, render.evidence_html(None, {}), render.passages_html(None))
         clear.click(lambda: empty, outputs=ask_io["outputs"], **private)
         chat.clear(lambda: empty[2:], outputs=ask_io["outputs"][2:], **private)
