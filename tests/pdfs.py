@@ -55,12 +55,13 @@ def _placed_words(line: str, y: int) -> bytes:
 
 
 def pages_pdf(pages: Sequence[Sequence[str]], outline: Sequence[tuple[str, int, int]] = (),
-              size: tuple[int, int] = (612, 792), placed_words: bool = False) -> bytes:
+              size: tuple[int, int] = (612, 792), placed_words: bool = False, label_from: int | None = None) -> bytes:
     """A PDF with one page per item of ``pages``, each a list of text lines (Helvetica 12 pt, 16 pt apart,
     from the top-left margin), and ``outline`` bookmarks ``(title, 0-based page, level from 1)`` in order.
 
     With ``placed_words`` each word is drawn at its own position and the text has no space characters:
-    an extractor must see the gaps to keep the words apart."""
+    an extractor must see the gaps to keep the words apart. With ``label_from`` the pages carry page labels:
+    roman numerals before page ``label_from`` (0-based), then 1, 2, … from it."""
     n = len(pages)
     font = 3 + 2 * n  # objects: 1 catalog, 2 pages, then (page, content) pairs, the font, the outline
     objects: list[bytes] = [b"", b""]
@@ -108,6 +109,8 @@ def pages_pdf(pages: Sequence[Sequence[str]], outline: Sequence[tuple[str, int, 
                     it["kids"][0]["num"], it["kids"][-1]["num"], len(it["kids"]))
             objects.append(body + b" >>")
         catalog += b" /Outlines %d 0 R /PageMode /UseOutlines" % root
+    if label_from is not None:
+        catalog += b" /PageLabels << /Nums [0 << /S /r >> %d << /S /D >>] >>" % label_from
     objects[0] = catalog + b" >>"
     return _assemble(objects)
 

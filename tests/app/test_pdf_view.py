@@ -143,3 +143,28 @@ def test_a_pdf_whose_name_is_not_utf8_still_shows_its_page(tmp_path: Path) -> No
     assert got.citations[0].doc == "gu\\xefde.pdf" and got.citations[0].page == 3
     out, _ = ui.ChatApp(qa).open_document(got, gr.EventData(None, {"cite": 1}))
     assert 'data-marked="1"' in out and yellow(png_of(out)) > 500, "the escaped name leads back to the file"
+
+
+def test_page_labels_and_the_first_box_position(tmp_path: Path) -> None:
+    from citeqa.ingest.files import read_document
+    from citeqa.ingest.pdf import page_label
+
+    path = tmp_path / "labelled.pdf"
+    lines = [f"Line {i} of the page." for i in range(30)] + ["The keeper rings the bell at dusk."]
+    path.write_bytes(pages_pdf([["Preface page."], ["Contents page."], lines], label_from=2))
+    assert page_label(path, 1) == "i" and page_label(path, 3) == "1"
+    doc = read_document(path, "labelled.pdf")
+    start = doc.text.index("The keeper rings")
+    out = pageview.page_figure(path, doc, start, start + 33)
+    assert "p. 1 (PDF page 3)" in out and 'class="cq-zoom"' in out
+    top = float(re.search(r'data-top="([0-9.]+)"', out).group(1))
+    assert 0.5 < top < 0.95  # the quote's box is low on the page: the view scrolls there
+
+
+def test_a_page_number_before_a_numbered_heading_is_not_part_of_the_section() -> None:
+    from citeqa.ingest.pdf import locate_headings
+
+    text = "17 4 Authentication\nSome text.\n\n18 4.1 Passwords\nMore."
+    heads = locate_headings(text, (0, text.index("18 4.1")), [("Authentication", 0, 1), ("Passwords", 1, 2)])
+    assert [h.title for h in heads] == ["4 Authentication", "4.1 Passwords"]
+    assert all(text[h.start : h.end] == h.title for h in heads)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from citeqa.app.render import esc
-from citeqa.ingest.pdf import PdfError, open_pdf, quote_boxes
+from citeqa.ingest.pdf import PdfError, open_pdf, page_label, quote_boxes
 from citeqa.models import Document
 
 RENDER_SCALE = 1.5  # 108 dpi: a US-letter page is 918 x 1188 pixels
@@ -24,7 +24,11 @@ STYLE = """
 .cq-split { display: flex; flex-wrap: wrap; gap: .6em; align-items: flex-start; }
 .cq-split > .cq-page, .cq-split > pre.cq-doctext { flex: 1 1 260px; min-width: 0; }
 .cq-page { margin: .4em 0 0; max-height: 60vh; overflow: auto; border: 1px solid #e5e7eb; }
+.cq-page { position: relative; }
 .cq-page img { display: block; width: 100%; height: auto; }
+.cq-page.cq-zoomed img { width: 220%; max-width: none; }
+.cq-page button.cq-zoom { position: sticky; top: .3em; left: .3em; z-index: 1; font-size: .8em;
+  border: 1px solid #c7d2fe; background: #eef2ff; border-radius: 6px; padding: .1em .5em; cursor: pointer; }
 .cq-page figcaption { color: #6b7280; font-size: .8em; padding: .2em .4em; }
 """
 
@@ -70,8 +74,12 @@ def page_figure(path: Path, doc: Document, start: int, end: int) -> str:
             "</figure>"
     note = "quote highlighted" if found and found.boxes else "the file changed since it was indexed: quote not marked"
     data = base64.b64encode(png).decode("ascii")
+    top = min((box[1] for box in found.boxes), default=0.0) if found else 0.0
+    label = page_label(path, page)
+    name = f"p. {esc(label)} (PDF page {page})" if label else f"page {page}"
     return (
-        f'<figure class="cq-page" data-page="{page}" data-marked="{len(found.boxes) if found else 0}">'
-        f'<img alt="page {page} of {esc(doc.path)}" src="data:image/png;base64,{data}">'
-        f"<figcaption>page {page} · {note}</figcaption></figure>"
+        f'<figure class="cq-page" data-page="{page}" data-marked="{len(found.boxes) if found else 0}" '
+        f'data-top="{top:.4f}"><button type="button" class="cq-zoom">Zoom</button>'
+        f'<img alt="{name} of {esc(doc.path)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{name} · {note}</figcaption></figure>"
     )

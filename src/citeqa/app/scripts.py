@@ -10,7 +10,20 @@ OPEN_JS = """element.addEventListener('click', (e) => {
 
 # Scroll the highlighted quote of the document view into view, on load and on every new value.
 SCROLL_JS = """const go = () => { const m = element.querySelector('#cq-target');
-  if (m) m.scrollIntoView({block: 'center', inline: 'nearest'}); };
+  if (m) m.scrollIntoView({block: 'center', inline: 'nearest'});
+  element.querySelectorAll('figure.cq-page[data-top]').forEach((f) => {  // the page scrolled to its first box
+    const img = f.querySelector('img');
+    const place = () => { f.scrollTop = Math.max(0, Number(f.dataset.top) * img.clientHeight - f.clientHeight / 4); };
+    if (img && img.complete) place(); else if (img) img.addEventListener('load', place, {once: true});
+  }); };
+element.addEventListener('click', (e) => {
+  const z = e.target.closest('button.cq-zoom');
+  if (!z) return;
+  const f = z.closest('figure.cq-page');
+  f.classList.toggle('cq-zoomed');
+  z.textContent = f.classList.contains('cq-zoomed') ? 'Fit' : 'Zoom';
+  setTimeout(go, 30);
+});
 setTimeout(go, 50); watch('value', () => setTimeout(go, 50));"""
 
 # The evidence panel: a [n] link in the chat shows citation n here (the Evidence tab selected, the card scrolled

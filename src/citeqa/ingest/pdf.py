@@ -178,7 +178,8 @@ def locate_headings(text: str, pages: tuple[int, ...], outline: list[tuple[str, 
             continue  # an entry pointing back before the last heading
         lo = max(lo, pos)
         words = "(?i:" + r"\s+".join(re.escape(w) for w in title.split()) + ")"
-        line = re.compile(rf"^[ \t]*({_NUMBER}{words})[ \t]*$", re.MULTILINE)
+        # a page number may stand before the heading's own number ("17 4 Title" in a running header): left out
+        line = re.compile(rf"^[ \t]*(?:\d{{1,4}}[ \t]+(?=\d))?({_NUMBER}{words})[ \t]*$", re.MULTILINE)
         m = line.search(text, lo, hi) or re.compile(words).search(text, lo, hi)
         if m is None:
             out.append(Heading(title, lo, lo, level))
@@ -187,6 +188,17 @@ def locate_headings(text: str, pages: tuple[int, ...], outline: list[tuple[str, 
             out.append(Heading(text[a:b], a, b, level))
             pos = b
     return tuple(out)
+
+
+def page_label(source: bytes | Path, page: int) -> str | None:
+    """The label the PDF gives its ``page`` (1-based), such as ``"17"`` or ``"iv"``, when it differs from the
+    page's position; ``None`` otherwise or when the PDF has no labels."""
+    try:
+        with open_pdf(source) as pdf:
+            label = pdf.get_page_label(page - 1) if 1 <= page <= len(pdf) else ""
+    except Exception:
+        return None
+    return label if label and label != str(page) else None
 
 
 def quote_boxes(source: bytes | Path, doc: Document, start: int, end: int) -> PageBoxes | None:
