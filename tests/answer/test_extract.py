@@ -204,3 +204,29 @@ def test_a_list_item_brings_its_lead_in_as_a_second_quote() -> None:
                                                 "Study broadband for disadvantaged regions and rural towns."]
     assert all(full[c.start : c.end] == c.quote for c in ans.citations)
     assert ans.answer == "The activity aimed to: Study broadband for disadvantaged regions and rural towns."
+
+
+def _chunk_of(text: str) -> Chunk:
+    return Chunk("d.txt", "", 0, len(text), text, tuple(split_sentences(text)))
+
+
+def test_a_lead_in_quotes_its_own_items_and_nothing_after_the_list() -> None:
+    text = ("The cooperation will mainly include:\n  • Research on the framework\n  • Testing sites in cities\n"
+            "The group met twice a year.\n\nThe annual fee is twelve euros.")
+    ch = _chunk_of(text)
+    lo, hi = _extent(ch, 0)
+    quoted = text[ch.sentences[lo].start : ch.sentences[hi].end]
+    assert quoted.endswith("Testing sites in cities") and "met twice" not in quoted
+
+
+def test_a_lead_in_before_a_paragraph_is_not_glued_to_it() -> None:
+    text = "Members follow these rules:\n\nThe annual membership fee is twelve euros."
+    ch = _chunk_of(text)
+    assert _extent(ch, 0) == (0, 0) or "fee" not in text[ch.sentences[0].start : ch.sentences[_extent(ch, 0)[1]].end]
+
+
+def test_a_sentence_left_open_quotes_the_line_that_completes_it() -> None:
+    text = "To quit the editor program the command is\n  :q!\nIt discards every change.\n\nOther text."
+    ch = _chunk_of(text)
+    lo, hi = _extent(ch, 0)
+    assert text[ch.sentences[lo].start : ch.sentences[hi].end] == "To quit the editor program the command is\n  :q!"

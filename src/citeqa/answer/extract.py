@@ -24,6 +24,7 @@ from citeqa.answer.calibration import Calibration
 from citeqa.answer.features import Candidate, confidence_features, leans_back, quote, sentence_features
 from citeqa.answer.qtypes import EXPANSION, OTHER, abbreviations, named_by, question_type, span_priority, typed_spans
 from citeqa.encode.tokens import TokenVectors
+from citeqa.ingest.sentences import BULLET_RE
 from citeqa.ingest.terms import cached_terms as terms
 from citeqa.models import Answer, Chunk, Citation, Passage, Span
 
@@ -33,6 +34,9 @@ MAX_BACK_CHARS = 400  # a sentence leaning on the one before brings it along whe
 RUNNER_UP_MARGIN = math.log(2)
 _WORD_RE = re.compile(r"\w+")
 _INTRODUCES = re.compile(r"\b(?:the following|as follows)\W*$", re.IGNORECASE)  # "… by the following."
+# A sentence left open for the line under it: "To quit, the command is", "… type", "… as below".
+_OPEN_END = re.compile(r"(?:\b(?:is|are|was|were|be|type|run|enter|use|execute|command|below|follows)|[:=])\s*$",
+                       re.IGNORECASE)
 
 
 def score_sentences(
@@ -53,18 +57,36 @@ def score_sentences(
     return out
 
 
-def _extent(chunk: Chunk, best: int) -> tuple[int, int]:
-    """Sentence range to quote: the sentence with what it leans on, or a lead-in with the list under it.
+def _gap(chunk: Chunk, i: int) -> str:
+    """The text between sentence ``i - 1`` and sentence ``i`` (white space, a bullet marker)."""
+    return chunk.text[chunk.sentences[i - 1].end - chunk.start : chunk.sentences[i].start - chunk.start]
 
-    A sentence opening with "This…", "It…", "They…" brings the sentence before it (its subject); a
-    list item brings its lead-in line (two quotes then, see :func:`_cite`).
+
+def _is_item(chunk: Chunk, i: int) -> bool:
+    """Whether sentence ``i`` starts a line with a bullet or number marker (a list item)."""
+    gap = _gap(chunk, i)
+    return "\n" in gap and BULLET_RE.fullmatch(gap[gap.rfind("\n") + 1 :]) is not None
+
+
+def _extent(chunk: Chunk, best: int) -> tuple[int, int]:
+    """Sentence range to quote: the sentence with what it leans on or what completes it.
+
+    A lead-in (ending in ":" or "the following") brings its list: the items under it, up to
+    :data:`MAX_LIST_CHARS`, and nothing after the list; a sentence left open ("… the command is") or a lead-in
+    brings the line under it that completes it (a command, a formula). A sentence opening with "This…", "It…",
+    "They…" brings the sentence before it (its subject); a list item brings its lead-in line (two quotes then,
+    see :func:`_cite`).
     """
     sents = chunk.sentences
     text = quote(chunk, sents[best])
-    if (text.endswith(":") or _INTRODUCES.search(text)) and best + 1 < len(sents):
-        last = best + 1
-        while last + 1 < len(sents) and sents[last + 1].end - sents[best].start <= MAX_LIST_CHARS:
-            last += 1
+    nxt = best + 1
+    follows = nxt < len(sents) and (_is_item(chunk, nxt) or _gap(chunk, nxt).count("\n") == 1)  # not a paragraph
+    if follows and (text.endswith(":") or _INTRODUCES.search(text) or _OPEN_END.search(text)):
+        last = nxt
+        if not _OPEN_END.search(text) or text.endswith(":"):
+            while (last + 1 < len(sents) and _is_item(chunk, last + 1)
+                   and sents[last + 1].end - sents[best].start <= MAX_LIST_CHARS):
+                last += 1
         return best, last
     if best > 0 and leans_back(text) and sents[best - 1].end - sents[best - 1].start <= MAX_BACK_CHARS:
         return best - 1, best
