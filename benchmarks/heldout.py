@@ -60,8 +60,17 @@ def debian_reference() -> Path:
     return corpus
 
 
-def child(src: Path, index_root: Path) -> dict:
-    """Evaluate every set with the citeqa found in ``src`` (only API both versions share)."""
+def auc(pos: list[float], neg: list[float]) -> float:
+    """The chance that a right answer is more confident than a wrong one (ties count half)."""
+    if not pos or not neg:
+        return float("nan")
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def child(src: Path, index_root: Path, model: str = "") -> dict:
+    """Evaluate every set with the citeqa found in ``src`` (only API both versions share), with ``model``
+    (empty: that version's default)."""
     sys.path.insert(0, str(src))
     from citeqa.config import Settings
     from citeqa.eval.evaluate import answer_hit, evidence_rank, load_gold
@@ -72,7 +81,8 @@ def child(src: Path, index_root: Path) -> dict:
     out = {}
     for name, corpus, _ in SETS:
         if corpus not in qas:
-            qas[corpus] = QA(Settings(corpus_dir=corpora[corpus], index_dir=index_root / corpus))
+            extra = {"model": model} if model else {}
+            qas[corpus] = QA(Settings(corpus_dir=corpora[corpus], index_dir=index_root / corpus, **extra))
             qas[corpus].build()
         qa = qas[corpus]
         items = load_gold(ROOT / "tests" / "data" / f"{name}.jsonl")
@@ -104,14 +114,16 @@ def child(src: Path, index_root: Path) -> dict:
             "median_answer_chars": statistics.median(lengths) if lengths else 0.0,
             "recall_at_5": share([(evidence_rank(a, i.evidence) or 99) <= 5 for i, a, _ in answerable]),
             "warm_p50_ms": 1000 * statistics.median(times),
+            "auc_all": auc([e.confidence for i, _, e in answerable if answer_hit(e.answer, i.answers)],
+                           [e.confidence for i, _, e in answerable if not answer_hit(e.answer, i.answers)]),
         }
     return out
 
 
-def run_version(src: Path, index_root: Path) -> dict:
+def run_version(src: Path, index_root: Path, model: str = "") -> dict:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            "PYTHONPATH": str(src)}
-    done = subprocess.run([sys.executable, __file__, "--child", str(src), str(index_root)], env=env,
+    done = subprocess.run([sys.executable, __file__, "--child", str(src), str(index_root), model], env=env,
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"the run with {src} failed:\n{done.stderr[-3000:]}")
@@ -131,7 +143,7 @@ def base_src(rev: str) -> Path:
 
 def table(results: dict) -> str:
     cols = ("hit_default", "hit_all", "false_abstention", "tentative", "unanswerable_refused",
-            "out_of_corpus_refused", "median_answer_chars", "recall_at_5", "warm_p50_ms")
+            "out_of_corpus_refused", "median_answer_chars", "recall_at_5", "auc_all", "warm_p50_ms")
     lines = ["| set | fitted? | version | " + " | ".join(cols) + " |", "|---|---|---|" + "---:|" * len(cols)]
     for name, _, role in SETS:
         for version, got in results["versions"].items():
@@ -145,13 +157,17 @@ def table(results: dict) -> str:
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        print(json.dumps(child(Path(sys.argv[2]), Path(sys.argv[3]))))
+        print(json.dumps(child(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else "")))
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--base", default=BASE, help="the earlier commit to compare with (empty: none)")
+    ap.add_argument("--also-model", default="", help="also run this checkout with this model (e.g. the bundled one)")
     args = ap.parse_args()
     debian_reference()
     versions = {"this checkout": run_version(ROOT / "src", WORK / "heldout" / "current")}
+    if args.also_model:
+        versions[f"this checkout, {args.also_model}"] = run_version(ROOT / "src", WORK / "heldout" / "also",
+                                                                   args.also_model)
     if args.base:
         versions[f"base {args.base}"] = run_version(base_src(args.base), WORK / "heldout" / "base")
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()

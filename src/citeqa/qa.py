@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from citeqa.answer.calibration import Calibration, load_calibration
+from citeqa.answer.calibration import Calibration, calibration_path, load_calibration
 from citeqa.answer.extract import extract_answer
 from citeqa.answer.followup import contextual_query
 from citeqa.answer.retrieve import MODES, retrieve
@@ -64,7 +64,7 @@ class QA:
     ) -> None:
         self.settings = settings
         self.embedder = embedder or make_embedder(settings.model)
-        self.calibration = calibration or load_calibration()
+        self.calibration = calibration or load_calibration(calibration_path(settings.model))
         self._index: Index | None = None
         self._lock = threading.Lock()
         self._reloading = threading.Lock()

@@ -13,7 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_PATH = Path(__file__).with_name("calibration.json")
+DEFAULT_PATH = Path(__file__).with_name("calibration.json")  # fitted on the bundled MiniLM's signals
+# A model's signals need their own fit: the trained reader's calibration lives beside the default one.
+MODEL_PATHS = {"bundled:citeqa-minilm-qa": Path(__file__).with_name("calibration-citeqa-minilm-qa.json")}
+
+
+def calibration_path(model: str) -> Path:
+    """The calibration file fitted for ``model`` (the default one for models without their own)."""
+    own = MODEL_PATHS.get(model)
+    return own if own is not None and own.is_file() else DEFAULT_PATH
 
 SENTENCE_FEATURES = (
     "cos",

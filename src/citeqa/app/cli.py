@@ -218,13 +218,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _eval_squad(args: argparse.Namespace) -> int:
-    from citeqa.answer.calibration import load_calibration
+    from citeqa.answer.calibration import calibration_path, load_calibration
     from citeqa.encode.embedder import make_embedder
     from citeqa.eval.squad import format_table, load_squad, report, run_squad
 
     settings = _settings(args)
     articles = load_squad(args.squad)
-    threshold = args.min_confidence if args.min_confidence is not None else load_calibration().threshold
+    threshold = args.min_confidence if args.min_confidence is not None else load_calibration(
+        calibration_path(settings.model)).threshold
     results = run_squad(articles, args.work, make_embedder(settings.model), settings, k=args.k, mode=args.mode,
                         on_article=lambda title: print(f"indexed {title}", file=sys.stderr))
     reports = [report(a.title, [r for r in results if r.article == a.title], threshold) for a in articles]

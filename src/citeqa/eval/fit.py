@@ -28,8 +28,10 @@ import numpy as np
 from citeqa.answer.calibration import (
     CONFIDENCE_FEATURES,
     DEFAULT_PATH,
+    MODEL_PATHS,
     SENTENCE_FEATURES,
     Calibration,
+    calibration_path,
     load_calibration,
 )
 from citeqa.answer.extract import extract_answer, sentence_features
@@ -274,14 +276,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--gold", nargs=2, type=Path, action="append", default=[], metavar=("CORPUS", "GOLD"),
                     help="also fit on a gold set of a corpus (repeatable)")
     ap.add_argument("--work", type=Path, default=Path(".bench/squad"))
-    ap.add_argument("--out", type=Path, default=DEFAULT_PATH)
+    ap.add_argument("--out", type=Path, default=None, help="default: the calibration file of the model in use")
     ap.add_argument("--cv", action="store_true", help="also report leave-one-article-out cross-validation")
     args = ap.parse_args(argv)
     settings = load_settings()  # CITEQA_MODEL, CITEQA_SENTENCE_VECTORS; corpus and index are per article
     embedder = make_embedder(settings.model)
     samples = collect(args.squad, args.work, embedder, settings)
     samples += collect_gold([(c, g) for c, g in args.gold], args.work / "gold", embedder, settings)
-    base = load_calibration()
+    base = load_calibration(calibration_path(settings.model))
+    out = args.out or MODEL_PATHS.get(settings.model, DEFAULT_PATH)
     if args.cv:
         for art in dict.fromkeys(s.article for s in samples):
             train = [s for s in samples if s.article != art]
@@ -291,8 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = ", ".join([f"{args.squad.name} (SQuAD 2.0)", *(g.name for _, g in args.gold)])
     cal = fit(samples, base, f"fitted on {names}: {len(samples)} questions")
     print(json.dumps({"all": True, "threshold": cal.threshold, **score(samples, cal)}))
-    args.out.write_text(cal.to_json() + "\n", encoding="utf-8")
-    print(f"wrote {args.out}", file=sys.stderr)
+    out.write_text(cal.to_json() + "\n", encoding="utf-8")
+    print(f"wrote {out}", file=sys.stderr)
     return 0
 
 
