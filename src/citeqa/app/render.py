@@ -219,12 +219,13 @@ def documents_html(docs: Sequence[tuple[str, str, int]], file_sizes: Mapping[str
     sizes = file_sizes or {}
     rows = "".join(
         f"<tr><td>{esc(path)}</td><td>{esc(fmt)}</td><td>{chars:,}</td>"
-        f"<td>{_size(sizes[path]) if path in sizes else '—'}</td></tr>"
+        f"<td>{_size(sizes[path]) if path in sizes else '—'}</td>"
+        f'<td><button class="cq-remove" type="button" data-path="{esc_attr(path)}">Remove</button></td></tr>'
         for path, fmt, chars in docs
     )
     return (
         f'<div class="cq-docs"><p>{len(docs)} document{"s" if len(docs) != 1 else ""} indexed.</p>'
-        "<table><thead><tr><th>document</th><th>type</th><th>characters</th><th>file size</th></tr></thead>"
+        "<table><thead><tr><th>document</th><th>type</th><th>characters</th><th>file size</th><th></th></tr></thead>"
         f"<tbody>{rows}</tbody></table></div>"
     )
 

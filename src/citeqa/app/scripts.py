@@ -54,3 +54,12 @@ element.addEventListener('click', (e) => {
   const done = () => { b.textContent = 'Copied'; setTimeout(() => { b.textContent = 'Copy answer'; }, 1500); };
   navigator.clipboard.writeText(b.dataset.text || '').then(done, () => { b.textContent = 'Copy failed'; });
 });"""
+
+# The Documents tab: "Remove" asks first, then Python moves the file out of the corpus and re-indexes.
+LIBRARY_JS = """element.addEventListener('click', (e) => {
+  const b = e.target.closest('button.cq-remove');
+  if (!b) return;
+  const path = b.dataset.path || '';
+  if (window.confirm('Remove ' + path + ' from the corpus? The file is kept in .citeqa-removed/ of the corpus '
+                     + 'folder, and the index is rebuilt without it.')) trigger('remove_doc', {path: path});
+});"""

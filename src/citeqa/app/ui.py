@@ -19,8 +19,9 @@ import gradio as gr
 from gradio import utils as gradio_utils
 
 from citeqa.app import answer_view, pageview, render
-from citeqa.app.scripts import EVIDENCE_JS, OPEN_JS, SCROLL_JS
-from citeqa.app.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, check_uploaded, discard_upload, save_upload
+from citeqa.app.library import Library
+from citeqa.app.scripts import EVIDENCE_JS, LIBRARY_JS, OPEN_JS, SCROLL_JS
+from citeqa.app.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB
 from citeqa.config import MODES
 from citeqa.errors import CiteqaError
 from citeqa.index.store import FeedbackStore
@@ -48,15 +49,15 @@ class ChatApp:
     def __init__(self, qa: QA, feedback: FeedbackStore | None = None) -> None:
         self.qa = qa
         self.feedback = feedback or FeedbackStore(qa.settings.index_dir / "feedback.sqlite")
-        self.upload_dir = Path(gradio_utils.get_upload_folder())  # where this process's Gradio app stores uploads
+        self.library = Library(qa, Path(gradio_utils.get_upload_folder()))  # Gradio's upload folder, this process
 
-    def known_files(self) -> dict[str, str]:
-        """sha256 → path of the indexed files (uploads of the same bytes under another name are not stored)."""
-        try:
-            files = self.qa.index.manifest.get("files", {})
-        except CiteqaError:
-            return {}
-        return {meta["sha256"]: path for path, meta in files.items() if isinstance(meta, dict) and "sha256" in meta}
+    @property
+    def upload_dir(self) -> Path:
+        return self.library.upload_dir
+
+    @upload_dir.setter
+    def upload_dir(self, folder: Path) -> None:
+        self.library.upload_dir = folder
 
     @property
     def threshold(self) -> float:
@@ -143,46 +144,15 @@ class ChatApp:
         return html, gr.Tabs(selected="document")
 
     def documents_panel(self) -> str:
-        """The list of indexed documents with their sizes."""
-        try:
-            docs = self.qa.documents()
-        except CiteqaError as exc:
-            return render.error_html(str(exc))
-        sizes = {}
-        for path, _, _ in docs:
-            try:
-                sizes[path] = corpus_path(self.qa.settings.corpus_dir, path).stat().st_size
-            except OSError:
-                pass
-        return render.documents_html(docs, sizes)
+        return self.library.panel()
 
     def upload(self, files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[str, str, None]:  # noqa: B008
         """Save uploads into the corpus, re-index incrementally; outputs: documents, status, file box."""
-        notes: list[str] = []
-        added = 0
-        upload_dir = self.upload_dir
-        for f in files or []:
-            try:
-                source = check_uploaded(Path(f), upload_dir)  # a client may name any server path in the event
-                saved = save_upload(source, self.qa.settings.corpus_dir, original_name=Path(f).name,
-                                    known=self.known_files())
-                added += saved.new
-                notes.append(f"{'Added' if saved.new else 'Already present:'} {render.esc(saved.rel)}")
-            except CiteqaError as exc:
-                notes.append(render.error_html(str(exc)))
-            finally:
-                discard_upload(Path(f), upload_dir)
-        if added:
-            try:
-                report = self.qa.build(lambda what, done, total: progress((done, total), desc=f"Embedding {what}",
-                                                                          unit=what))
-                notes.append(f"Index updated: {report.documents} documents, {report.chunks} passages "
-                             f"({report.embedded} newly embedded) in {report.seconds:.1f} s.")
-                notes += [f"Skipped {render.esc(p)}: {render.esc(r)}" for p, r in report.skipped]
-            except CiteqaError as exc:
-                notes.append(render.error_html(f"re-indexing failed: {exc}"))
-        status = "".join(f"<div>{n}</div>" for n in notes) or "Nothing uploaded."
-        return self.documents_panel(), f'<div class="cq-status">{status}</div>', None
+        return self.library.upload(files, progress)
+
+    def remove_document(self, evt: gr.EventData) -> tuple[str, str]:
+        """The Documents tab's "Remove" (``evt.path``); outputs: documents, status."""
+        return self.library.remove(str((getattr(evt, "_data", None) or {}).get("path") or ""))
 
 
 def default_examples(qa: QA, limit: int = 4) -> list[str]:
@@ -238,7 +208,7 @@ def build_app(qa: QA, feedback: FeedbackStore | None = None, examples: Sequence[
                         docview = gr.HTML('<div class="cq-docview cq-empty">Open a citation to read it in its '
                                           "document.</div>", js_on_load=SCROLL_JS, elem_id="cq-docview")
                     with gr.Tab("Documents", id="library"):
-                        library = gr.HTML(elem_id="cq-library")
+                        library = gr.HTML(elem_id="cq-library", js_on_load=LIBRARY_JS)
                         kinds = " ".join(t for t in SUPPORTED if t not in (".markdown", ".htm"))
                         files = gr.File(label=f"Add documents ({kinds}, up to {MAX_UPLOAD_MB} MB each)",
                                         file_count="multiple", file_types=UPLOAD_TYPES, type="filepath",
@@ -268,7 +238,9 @@ def build_app(qa: QA, feedback: FeedbackStore | None = None, examples: Sequence[
         chat.like(app_.vote, [answers], None, **private)
         for panel in (evidence, passages):
             panel.open_doc(app_.open_document, [current], [docview, tabs], **private)
-        files.upload(app_.upload, [files], [library, status, files], concurrency_limit=1, **private)
+        files.upload(app_.upload, [files], [library, status, files], concurrency_limit=1, show_progress="minimal",
+                     **private)
+        library.remove_doc(app_.remove_document, None, [library, status], concurrency_limit=1, **private)
         demo.load(app_.documents_panel, None, library, **private)
         gr.api(app_.api_ask, api_name="ask", concurrency_limit=4, concurrency_id="ask")
     return demo
