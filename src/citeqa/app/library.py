@@ -84,7 +84,8 @@ class Library:
         except OSError as exc:
             return self.panel(), _status([render.error_html(f"{path} could not be removed: {exc.strerror}")])
         notes = [f"Removed {render.esc(path)} (kept in {render.esc(REMOVED)}/ of the corpus folder)"]
-        return self.panel(), _status(notes + self._rebuild(progress))
+        notes += self._rebuild(progress)
+        return self.panel(), _status(notes)
 
     def _rebuild(self, progress: Callable[..., Any] | None) -> list[str]:
         def report_progress(what: str, done: int, total: int) -> None:
