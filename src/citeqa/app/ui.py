@@ -224,13 +224,15 @@ def build_app(qa: QA, feedback: FeedbackStore | None = None, examples: Sequence[
         ask_io = {"fn": app_.respond, "inputs": [box, chat, history, answers, k, mode, conf],
                   "outputs": [chat, box, history, answers, current, evidence, passages],
                   "concurrency_limit": 4, "concurrency_id": "ask", **private}
-        fresh = ('<div class="cq-docview cq-empty">Open a citation to read it in its document.</div>',
-                 gr.Tabs(selected="evidence"))  # a new answer: no stale document view, the evidence in front
+        def fresh() -> tuple:  # a new answer: no stale document view, the evidence in front
+            return ('<div class="cq-docview cq-empty">Open a citation to read it in its document.</div>',
+                    gr.Tabs(selected="evidence"))
+
         triggers = [box.submit, ask.click]
         if shown and getattr(examples_, "load_input_event", None) is not None:
             triggers.append(examples_.load_input_event.then)  # a clicked example is asked at once
         for trigger in triggers:
-            trigger(**ask_io).then(lambda: fresh, outputs=[docview, tabs], **private)
+            trigger(**ask_io).then(fresh, outputs=[docview, tabs], **private)
         empty = ([], "", [], {}, None, render.evidence_html(None, {}), render.passages_html(None))
         clear.click(lambda: empty, outputs=ask_io["outputs"], **private)
         chat.clear(lambda: empty[2:], outputs=ask_io["outputs"][2:], **private)
