@@ -454,5 +454,7 @@ def test_phone_layout_shows_the_evidence_before_the_settings(browser: Browser, s
     pg.wait_for_timeout(600)
     assert pg.evaluate("() => { const r = document.querySelector('#cq-evidence .cq-card').getBoundingClientRect();"
                        " return r.top < window.innerHeight && r.bottom > 0; }"), "the evidence is a tap away"
-    shot(pg, "phone")
+    path = shot(pg, "phone")
+    if os.environ.get("CITEQA_UPDATE_SCREENSHOT"):
+        save_small_png(path, ROOT / "docs" / "screenshot-phone.png")
     ctx.close()
