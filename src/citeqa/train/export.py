@@ -28,6 +28,7 @@ def export(model: object, base: Path, out: Path) -> str:
     state = {k: v.detach().to("cpu", torch.float16).contiguous()
              for k, v in model.state_dict().items() if k not in FROM_BASE}  # type: ignore[attr-defined]
     save_file(state, str(out / "model.safetensors"))
+    (out / "model.safetensors").chmod(0o644)
     for name in COPIED:
         src = base / name
         if src.is_file():
