@@ -16,7 +16,7 @@ SEED_QA = Path(__file__).resolve().parents[1] / "data" / "seed_qa.jsonl"
 # Floors that guard against regressions, each set a little below what `citeqa eval` measures today.
 # The targets are in the comments; where a floor is below its target, the target is not met
 # (README.md, "Quality", says so) — raise the floor when the answerer improves, never lower it to pass.
-MIN_ANSWER_HIT = 0.85  # target 0.95; measured 0.882 (0.912 answering everything)
+MIN_ANSWER_HIT = 0.93  # target 0.95; measured 0.956 (0.985 answering everything) with the trained reader
 MIN_RECALL_AT_3 = 0.98  # target 0.98; measured 0.985
 MIN_OUT_OF_CORPUS_ABSTENTION = 0.9  # target 0.9; measured 1.000 (10 questions)
 MIN_ABSTENTION = 0.45  # all unanswerable, target 0.9; measured 0.500 (near-misses: 0.000)
