@@ -56,6 +56,11 @@ def clean_question(question: str) -> str:
     return text
 
 
+# A question that leans on the conversation is read alone too; that reading wins only when it is this much more
+# confident (alone, "When was it set up?" can match any passage that says "set up").
+FOLLOW_UP_MARGIN = 0.1
+
+
 class QA:
     """Ask questions of an indexed corpus; the index and model load on first use."""
 
@@ -172,9 +177,10 @@ class QA:
             raise IndexMissingError("the index holds no text: add documents to the corpus and run `citeqa index`")
         query, earlier = contextual_query(question, history)
         answer = self._read(question, query, k, mode, threshold)
-        if earlier:  # a follow-up: also read it alone, and keep the reading the answerer trusts more
+        if earlier:  # a follow-up: also read it alone, and keep the reading the answerer trusts clearly more
             alone = self._read(question, question, k, mode, threshold)
-            answer = alone if alone.confidence >= answer.confidence else replace(answer, follow_up_of=earlier)
+            better = alone.confidence > answer.confidence + FOLLOW_UP_MARGIN
+            answer = alone if better else replace(answer, follow_up_of=earlier)
         return answer
 
     def _read(self, question: str, query: str, k: int, mode: str, threshold: float | None) -> Answer:

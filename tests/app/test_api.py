@@ -101,7 +101,8 @@ def test_ask_is_the_json_contract_and_equals_the_library(served: tuple[int, Sett
     assert all(text[c["start"] : c["end"]] == c["quote"] for c in got["citations"])
     status, got = call(port, "POST", "/api/v1/ask", {"question": "When was it set up?", "k": 3, "mode": "bm25",
                                                      "min_confidence": 0, "history": ["Tell me about the IoT group"]})
-    assert status == 200 and len(got["passages"]) == 3 and got["status"] == "answered"
+    assert status == 200 and 1 <= len(got["passages"]) <= 3 and got["status"] == "answered"
+    assert got["follow_up_of"] in ([], ["Tell me about the IoT group"])  # whichever reading was trusted more
 
 
 def test_search_documents_and_slices(served: tuple[int, Settings]) -> None:
