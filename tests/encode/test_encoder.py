@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import citeqa.encode.bert_numpy as encoder_module
-from citeqa.config import DEFAULT_MODEL, Settings
+from citeqa.config import BASE_MODEL, DEFAULT_MODEL, Settings
 from citeqa.encode.bert_numpy import BertEncoder
 from citeqa.encode.bert_torch import native_bf16, torch_available
 from citeqa.encode.embedder import (
@@ -50,7 +50,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def bundled() -> Path:
-    folder = model_folder(DEFAULT_MODEL)
+    folder = model_folder(BASE_MODEL)  # sentence-transformers loads it whole (the trained one shares its path)
     assert folder is not None
     return folder
 

@@ -18,10 +18,11 @@ DEFAULT_PATH = Path(__file__).with_name("calibration.json")  # fitted on the bun
 MODEL_PATHS = {"bundled:citeqa-minilm-qa": Path(__file__).with_name("calibration-citeqa-minilm-qa.json")}
 
 
-def calibration_path(model: str) -> Path:
-    """The calibration file fitted for ``model`` (the default one for models without their own)."""
+def calibration_path(model: str, to_write: bool = False) -> Path:
+    """The calibration file fitted for ``model`` (the default one for models without their own); with
+    ``to_write``, where a fit for ``model`` goes (its own file, even before it exists)."""
     own = MODEL_PATHS.get(model)
-    return own if own is not None and own.is_file() else DEFAULT_PATH
+    return own if own is not None and (to_write or own.is_file()) else DEFAULT_PATH
 
 SENTENCE_FEATURES = (
     "cos",

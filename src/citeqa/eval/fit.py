@@ -6,12 +6,10 @@ Two logistic models, fitted with plain numpy (L2-regularised IRLS):
 2. the confidence: per question, does the chosen answer hold (unanswerable
    questions count as "does not hold")?
 
-The default threshold answers when the calibrated probability that the answer
-holds is at least ``1 / (1 + WRONG_REFUSAL_COST)`` and never lets more than 5%
-of out-of-corpus questions through; the one that maximises overall accuracy
-(hits plus correct abstentions) on the pooled data is kept as the strict one.
-Leave-one-article-out cross-validation reports how the fitted weights do on an
-article they never saw.
+The default threshold answers when the calibrated probability that the answer holds is at least
+``1 / (1 + WRONG_REFUSAL_COST)`` and never lets more than 5% of out-of-corpus questions through; the one that
+maximises overall accuracy (hits plus correct abstentions) on the pooled data is kept as the strict one.
+Leave-one-article-out cross-validation reports how the fitted weights do on an article they never saw.
 """
 
 from __future__ import annotations
@@ -27,8 +25,6 @@ import numpy as np
 
 from citeqa.answer.calibration import (
     CONFIDENCE_FEATURES,
-    DEFAULT_PATH,
-    MODEL_PATHS,
     SENTENCE_FEATURES,
     Calibration,
     calibration_path,
@@ -284,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     samples = collect(args.squad, args.work, embedder, settings)
     samples += collect_gold([(c, g) for c, g in args.gold], args.work / "gold", embedder, settings)
     base = load_calibration(calibration_path(settings.model))
-    out = args.out or MODEL_PATHS.get(settings.model, DEFAULT_PATH)
+    out = args.out or calibration_path(settings.model, to_write=True)
     if args.cv:
         for art in dict.fromkeys(s.article for s in samples):
             train = [s for s in samples if s.article != art]

@@ -100,7 +100,7 @@ class Trainer:
     def _resume(self) -> None:
         if not self.ckpt.is_file():
             return
-        state = self.torch.load(self.ckpt, map_location=self.device, weights_only=False)
+        state = self.torch.load(self.ckpt, map_location=self.device, weights_only=True)  # tensors and numbers only
         if state["config"] != asdict(self.cfg):
             raise SystemExit(f"{self.ckpt} was made with other settings; remove {self.work} to start again")
         self.model.load_state_dict(state["model"])
