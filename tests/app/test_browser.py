@@ -400,7 +400,7 @@ def test_a_tentative_answer_shows_its_evidence_and_the_confidence_control(page: 
 def test_a_citation_marker_opens_its_citation(page: Page) -> None:
     msg = ask(page, IOT_Q)
     page.locator("#cq-evidence button.cq-open").first.click()
-    page.locator("#cq-docview mark#cq-target").wait_for(timeout=10_000)  # the Full document tab is in front
+    page.locator("#cq-docview mark#cq-target").wait_for(timeout=10_000)  # the Source tab is in front
     msg.locator("a.cq-ref-link, a[href^='#cq-cite-']").first.click()
     card = page.locator("#cq-evidence .cq-card").first
     card.wait_for(state="visible", timeout=10_000)
@@ -453,6 +453,8 @@ def test_phone_layout_shows_the_evidence_before_the_settings(browser: Browser, s
         settings: [...document.querySelectorAll('button, span')].find(e => e.textContent.trim() === 'Settings')
                   .getBoundingClientRect().top})""")
     assert ys["evidence"] < ys["settings"], ys
+    for tab in ("Evidence", "Source", "Documents"):  # every tab reachable, none behind an overflow menu
+        assert pg.get_by_role("tab", name=tab).is_visible(), tab
     msg.locator("a.cq-ref-link, a[href^='#cq-cite-']").first.tap()
     pg.wait_for_timeout(600)
     assert pg.evaluate("() => { const r = document.querySelector('#cq-evidence .cq-card').getBoundingClientRect();"

@@ -204,7 +204,7 @@ def build_app(qa: QA, feedback: FeedbackStore | None = None, examples: Sequence[
                         with gr.Accordion("All retrieved passages", open=False, elem_id="cq-passages-acc"):
                             passages = gr.HTML(render.passages_html(None), js_on_load=OPEN_JS,
                                                elem_id="cq-passages")
-                    with gr.Tab("Full document", id="document"):
+                    with gr.Tab("Source", id="document"):
                         docview = gr.HTML('<div class="cq-docview cq-empty">Open a citation to read it in its '
                                           "document.</div>", js_on_load=SCROLL_JS, elem_id="cq-docview")
                     with gr.Tab("Documents", id="library"):
