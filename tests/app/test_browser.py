@@ -173,7 +173,7 @@ def test_answer_with_citation_bold_span_confidence_and_evidence(page: Page) -> N
     msg = ask(page, IOT_Q)
     text = msg.inner_text()
     assert "February 2011" in text and "[1]" in text and "confidence" in text
-    assert "February 2011" in msg.locator("mark.cq-span").first.inner_text()
+    assert msg.locator("mark.cq-span").count() == 0  # no short-answer mark until a span model earns it
     mark = page.locator("#cq-evidence mark.cq-target")
     assert mark.count() == 1 and mark.inner_text().strip() == IOT_QUOTE
     evidence = page.locator("#cq-evidence").inner_text()

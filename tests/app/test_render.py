@@ -59,7 +59,8 @@ def test_line_range() -> None:
 
 
 def test_answer_html_marks_the_short_answer_as_citeqas_with_a_legend() -> None:
-    out = answer_view.answer_html(_answer())
+    assert "cq-span" not in answer_view.answer_html(_answer())  # off in the app until a span model exists
+    out = answer_view.answer_html(_answer(), show_span=True)
     assert re.search(r'<mark class="cq-span" title="citeqa\'s short answer[^"]*">February 2011&lt;/b&gt;</mark>', out)
     assert "citeqa's short answer, its own highlight" in out  # the legend
     assert 'data-cite="1">[1]</a></sup>' in out
@@ -72,7 +73,7 @@ def test_answer_html_marks_the_short_answer_as_citeqas_with_a_legend() -> None:
 def test_no_short_answer_when_not_confident() -> None:
     ans = _answer()
     low = Answer(ans.question, ans.answer, False, 0.3, ans.answer_span, ans.citations, ans.passages)
-    out = answer_view.answer_html(low)
+    out = answer_view.answer_html(low, show_span=True)
     assert "cq-span" not in out and "medium confidence (0.30)" in out
 
 
