@@ -157,12 +157,13 @@ def test_chunks_offsets_and_vectors_equal_a_local_build(built: tuple[Settings, S
 
 
 def _answer(d: dict) -> tuple:
-    """What must be identical. Passages whose scores agree to 1e-3 count as tied (vectors from bf16 passes over
-    other batches differ in the fourth decimal, so a tie may break either way) and are compared in corpus order."""
-    passages = sorted(d["passages"], key=lambda p: (-round(p["score"], 3), p["doc"], p["start"]))
+    """What must be identical: the answer, its citations, the top passage and the set of passages retrieved. The
+    order of the lower passages is not compared: vectors from passes in other precisions or batches (bf16 on one
+    node, float32 on another) move near-equal fused scores past each other."""
+    passages = [(p["doc"], p["start"], p["end"]) for p in d["passages"]]
     return (d["status"], d["answer"], d["answer_span"],
             [(c["doc"], c["section"], c["start"], c["end"], c["quote"]) for c in d["citations"]],
-            [(p["doc"], p["start"], p["end"]) for p in passages])
+            passages[:1], sorted(passages))
 
 
 def test_the_seed_gold_set_gets_identical_answers(built: tuple[Settings, Settings, str]) -> None:
