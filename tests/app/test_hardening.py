@@ -6,18 +6,16 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.app.test_api import call, running
+from tests.app.test_api import call, running, served  # noqa: F401 (a fixture: one served seed)
 
 from citeqa.app import ui
 from citeqa.app.uploads import check_uploaded, discard_upload
@@ -121,16 +119,8 @@ def raw_status(port: int, request: bytes) -> tuple[int, bytes]:
     return (int(head.split()[1]) if head else 0), head
 
 
-@pytest.fixture(scope="module")
-def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Settings]]:
-    root = tmp_path_factory.mktemp("guarded")
-    shutil.copytree(Path(__file__).resolve().parents[2] / "corpus", root / "corpus")
-    with running(Settings(corpus_dir=root / "corpus", index_dir=root / "index", model="hash")) as server:
-        yield server
-
-
-def test_hosts_origins_and_framing(guarded: tuple[int, Settings]) -> None:
-    port, _ = guarded
+def test_hosts_origins_and_framing(served: tuple[int, Settings]) -> None:  # noqa: F811 (the fixture)
+    port, _ = served
     for path in ("/healthz", "/", "/api/v1/documents"):
         status, head = raw_status(port, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
         assert status == 200, (path, head)
@@ -146,8 +136,8 @@ def test_hosts_origins_and_framing(guarded: tuple[int, Settings]) -> None:
     assert status == 200
 
 
-def test_lone_surrogates_get_400_not_500(guarded: tuple[int, Settings]) -> None:
-    port, _ = guarded
+def test_lone_surrogates_get_400_not_500(served: tuple[int, Settings]) -> None:  # noqa: F811
+    port, _ = served
     for path, body in (("/api/v1/search", b'{"query": "broadband \\ud800"}'),
                        ("/api/v1/ask", b'{"question": "When \\udc00?"}'),
                        ("/api/v1/ask", b'{"question": "When was the IoT group set up?", "history": ["a \\ud800"]}')):
@@ -158,8 +148,8 @@ def test_lone_surrogates_get_400_not_500(guarded: tuple[int, Settings]) -> None:
     assert status == 200 and "\x1b" not in got["question"]
 
 
-def test_limits_on_headers_bodies_and_slow_clients(guarded: tuple[int, Settings]) -> None:
-    port, _ = guarded
+def test_limits_on_headers_bodies_and_slow_clients(served: tuple[int, Settings]) -> None:  # noqa: F811
+    port, _ = served
     big = "x" * (200 * 1024)
     status, _ = raw_status(port, f"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: {big}\r\n\r\n".encode())
     assert status in (400, 431, 0)  # refused, or the connection closed: never a 200
