@@ -64,7 +64,7 @@ def _blocks(document: Any) -> Any:
     """``(text, heading level or 0)`` of each non-empty block, in document order."""
     from docx.table import Table
 
-    numbers = _Numbering(document)
+    numbers, chains = _Numbering(document), _StyleChains()
     for item in document.iter_inner_content():
         if isinstance(item, Table):
             rows = [_row_text(row) for row in item.rows]
@@ -75,11 +75,12 @@ def _blocks(document: Any) -> Any:
         text = _clean(item.text)
         if not text:
             continue
-        level = _heading_level(item)
+        styles = chains(item)
+        level = _heading_level(item, styles)
         if level:
             yield " ".join(text.split()), level
             continue
-        marker = numbers.marker(item)
+        marker = numbers.marker(item, styles)
         yield (marker + text if marker else text), 0
 
 
@@ -97,16 +98,28 @@ def _row_text(row: Any) -> str:
     return CELL_SEP.join(cells) if any(cells) else ""
 
 
-def _styles(paragraph: Any) -> list[Any]:
-    out, style = [], paragraph.style
-    while style is not None and len(out) < 10:
-        out.append(style)
-        style = style.base_style
-    return out
+class _StyleChains:
+    """A paragraph's style and the styles it is based on, looked up once per style id: python-docx's
+    ``paragraph.style`` scans every style of the document to find the default one (1.6 ms a paragraph: a
+    150 KB .docx of 20,000 paragraphs took 33 s to read)."""
+
+    def __init__(self) -> None:
+        self.known: dict[str | None, list[Any]] = {}
+
+    def __call__(self, paragraph: Any) -> list[Any]:
+        p_pr = paragraph._p.pPr
+        style_id = p_pr.style if p_pr is not None else None
+        if style_id not in self.known:
+            out, style = [], paragraph.style
+            while style is not None and len(out) < 10:
+                out.append(style)
+                style = style.base_style
+            self.known[style_id] = out
+        return self.known[style_id]
 
 
-def _heading_level(paragraph: Any) -> int:
-    for style in _styles(paragraph):
+def _heading_level(paragraph: Any, styles: list[Any]) -> int:
+    for style in styles:
         name = style.name or ""
         if m := _HEADING.match(name):
             return max(1, int(m.group(1)))
@@ -116,7 +129,7 @@ def _heading_level(paragraph: Any) -> int:
     style_id = p_pr.find(f"{_W}pStyle") if p_pr is not None else None
     if style_id is not None and (m := _HEADING.match(style_id.get(f"{_W}val", ""))):  # an id with no styles part
         return max(1, int(m.group(1)))
-    for el in [paragraph._p.pPr, *(s.element.pPr for s in _styles(paragraph))]:
+    for el in [paragraph._p.pPr, *(s.element.pPr for s in styles)]:
         lvl = el.find(f"{_W}outlineLvl") if el is not None else None
         if lvl is not None and (val := lvl.get(f"{_W}val", "")).isdigit() and int(val) < 9:
             return int(val) + 1
@@ -142,9 +155,9 @@ class _Numbering:
                 self.formats[(num.get(f"{_W}numId"), lvl.get(f"{_W}ilvl"))] = (
                     fmt.get(f"{_W}val", "bullet") if fmt is not None else "bullet")
 
-    def marker(self, paragraph: Any) -> str:
-        num_id, ilvl = self._num(paragraph)
-        names = " ".join((s.name or "").lower() for s in _styles(paragraph))
+    def marker(self, paragraph: Any, styles: list[Any]) -> str:
+        num_id, ilvl = self._num(paragraph, styles)
+        names = " ".join((s.name or "").lower() for s in styles)
         if num_id is None:
             if "list number" in names:
                 num_id, ilvl, fmt = "style:" + names, "0", "decimal"
@@ -166,8 +179,8 @@ class _Numbering:
         return f"{n}. "
 
     @staticmethod
-    def _num(paragraph: Any) -> tuple[str | None, str]:
-        for el in [paragraph._p.pPr, *(s.element.pPr for s in _styles(paragraph))]:
+    def _num(paragraph: Any, styles: list[Any]) -> tuple[str | None, str]:
+        for el in [paragraph._p.pPr, *(s.element.pPr for s in styles)]:
             num_pr = el.find(f"{_W}numPr") if el is not None else None
             if num_pr is not None:
                 num, lvl = num_pr.find(f"{_W}numId"), num_pr.find(f"{_W}ilvl")
