@@ -32,7 +32,8 @@ def _no_fsync(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests see no CITEQA_* settings from the shell that runs them."""
-    for var in ("CITEQA_CORPUS", "CITEQA_INDEX", "CITEQA_MODEL", "CITEQA_MIN_CONFIDENCE", "CITEQA_SENTENCE_VECTORS"):
+    for var in ("CITEQA_CORPUS", "CITEQA_INDEX", "CITEQA_MODEL", "CITEQA_MIN_CONFIDENCE", "CITEQA_SENTENCE_VECTORS",
+                "CITEQA_FILE_TIMEOUT"):
         monkeypatch.delenv(var, raising=False)
 
 

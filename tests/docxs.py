@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import random
+import string
+import zipfile
 
 import docx
 
@@ -41,3 +44,25 @@ def empty_docx() -> bytes:
     buf = io.BytesIO()
     docx.Document().save(buf)
     return buf.getvalue()
+
+
+def slow_docx(inflated_mb: float = 20, seed: int = 0) -> bytes:
+    """A plain .docx of ``inflated_mb`` MB of paragraphs of made-up words, under every size cap (it compresses
+    about 3x, far from the zip-bomb ratio): honest work that takes seconds to read (20 MB: 8 s on a 2-core Xeon)."""
+    rng = random.Random(seed)
+    words = ["".join(rng.choices(string.ascii_lowercase, k=rng.randint(2, 9))) for _ in range(5000)]
+    paras, size = [], 0
+    while size < inflated_mb * 2**20:
+        paras.append(f"<w:p><w:r><w:t>{' '.join(rng.choices(words, k=12))}.</w:t></w:r></w:p>")
+        size += len(paras[-1])
+    base = io.BytesIO()
+    docx.Document().save(base)
+    out = io.BytesIO()
+    with zipfile.ZipFile(base) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "word/document.xml":
+                head, body, tail = data.decode().partition("<w:body>")
+                data = (head + body + "".join(paras) + tail[tail.index("<w:sectPr"):]).encode()
+            dst.writestr(item, data)
+    return out.getvalue()

@@ -3,7 +3,7 @@
 Build a :class:`Settings` at the edge (CLI, UI) with :func:`load_settings`, then
 pass it down. Environment variables (all optional): ``CITEQA_CORPUS``,
 ``CITEQA_INDEX``, ``CITEQA_MODEL``, ``CITEQA_MIN_CONFIDENCE``,
-``CITEQA_SENTENCE_VECTORS``; the server's ``CITEQA_TOKEN``; switches ``CITEQA_NO_TORCH`` and
+``CITEQA_SENTENCE_VECTORS``, ``CITEQA_FILE_TIMEOUT``; the server's ``CITEQA_TOKEN``; switches ``CITEQA_NO_TORCH`` and
 ``CITEQA_NO_BF16`` (:func:`switched_off`).
 """
 
@@ -42,6 +42,9 @@ class Settings:
     min_confidence: float | None = None
     rrf_k: int = 60
     max_file_mb: float = 100.0
+    # A PDF, Word or HTML file still being read after this many seconds is skipped (0: no limit). The 261-page
+    # debian-reference PDF reads in 0.5 s, so a PDF at the 10,000-page cap needs ~20 s (docs/reliability.md).
+    file_timeout_s: float = 120.0
     exact_search_max: int = 50_000
     sentence_vectors: str = "separate"
     shards: int = 1  # above 1, the index is written in that many shards (citeqa.index.sharded)
@@ -78,6 +81,8 @@ def load_settings(**overrides: Any) -> Settings:
         env["min_confidence"] = float(v)
     if v := os.environ.get("CITEQA_SENTENCE_VECTORS"):
         env["sentence_vectors"] = v
+    if v := os.environ.get("CITEQA_FILE_TIMEOUT"):
+        env["file_timeout_s"] = float(v)
     names = {f.name for f in fields(Settings)}
     env.update({k: v for k, v in overrides.items() if v is not None and k in names})
     for key in ("corpus_dir", "index_dir"):

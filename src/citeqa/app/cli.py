@@ -23,6 +23,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", type=Path, help="folder of documents (default: corpus/)")
     p.add_argument("--index", type=Path, help="index folder (default: index/)")
     p.add_argument("--model", help="sentence-transformers model name or path (default: bundled all-MiniLM-L6-v2)")
+    p.add_argument("--file-timeout", type=float, metavar="SECONDS",
+                   help="skip a PDF, Word or HTML file still being read after this long when indexing (default 120; "
+                        "0: no limit)")
 
 
 def _engine(p: argparse.ArgumentParser) -> None:
@@ -80,7 +83,10 @@ def current_shards(settings: Settings) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(corpus_dir=args.corpus, index_dir=args.index, model=args.model)
+    if args.file_timeout is not None and not 0 <= args.file_timeout < float("inf"):
+        raise InputError("--file-timeout must be a number of seconds, 0 or more")
+    return load_settings(corpus_dir=args.corpus, index_dir=args.index, model=args.model,
+                         file_timeout_s=args.file_timeout)
 
 
 def cmd_index(args: argparse.Namespace) -> int:

@@ -58,7 +58,7 @@ class Library:
             try:
                 source = check_uploaded(Path(f), self.upload_dir)  # a client may name any server path
                 saved = save_upload(source, self.qa.settings.corpus_dir, original_name=Path(f).name,
-                                    known=self.known_files())
+                                    known=self.known_files(), timeout_s=self.qa.settings.file_timeout_s)
                 added += saved.new
                 notes.append(f"{'Added' if saved.new else 'Already present:'} {render.esc(saved.rel)}")
             except CiteqaError as exc:

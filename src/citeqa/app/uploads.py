@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from citeqa.errors import InputError
-from citeqa.ingest.files import SUPPORTED, UnusableFileError, read_document
+from citeqa.ingest.files import DEFAULT_TIMEOUT_S, SUPPORTED, FileReader, UnusableFileError
 from citeqa.models import sha256_hex
 
 MAX_UPLOAD_MB = 20
@@ -125,7 +125,7 @@ def _place(tmp: Path, target: Path, data: bytes) -> None:
 
 def save_upload(
     source: Path, corpus_dir: Path, original_name: str | None = None, max_bytes: int = MAX_UPLOAD_BYTES,
-    known: Mapping[str, str] | None = None,
+    known: Mapping[str, str] | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> SavedUpload:
     """Copy an uploaded file into ``corpus_dir`` under a safe, unused name.
 
@@ -136,6 +136,7 @@ def save_upload(
         max_bytes: Larger files are refused.
         known: sha256 → corpus-relative path of files already in the corpus (the index's fingerprints): the same
             bytes under another name are not stored again.
+        timeout_s: A PDF, Word or HTML upload still being read after this many seconds is refused.
 
     Returns:
         Where it was stored. Uploading the same bytes under the same name again
@@ -165,7 +166,8 @@ def save_upload(
             raise InputError(f"{name} could not be stored in the corpus folder {corpus_dir}: "
                              f"{exc.strerror or exc}; nothing was added") from None
         try:
-            read_document(tmp, name, max_bytes)
+            with FileReader(max_bytes, timeout_s) as read:
+                read(tmp, name)
         except UnusableFileError as exc:
             raise InputError(f"{name} {exc.reason}; it was not added") from None
         digest = sha256_hex(data)

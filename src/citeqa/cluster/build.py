@@ -37,23 +37,33 @@ from citeqa.index.sentence_vectors import vector_key
 from citeqa.index.store import EmbeddingCache
 from citeqa.index.token_store import token_key
 from citeqa.ingest.chunking import chunk_document
-from citeqa.ingest.files import KINDS, Skipped, UnusableFileError, collect_documents, corpus_path, corpus_scan
-from citeqa.ingest.files import read_document as read_file
+from citeqa.ingest.files import (
+    KINDS,
+    FileReader,
+    Skipped,
+    UnusableFileError,
+    collect_documents,
+    corpus_path,
+    corpus_scan,
+)
 from citeqa.models import Chunk
 
 BATCH = 128
 STALL_SECONDS = 300
 
 
-def read_and_chunk(row: dict, corpus: str, max_bytes: int, chunk_chars: int, overlap: int) -> dict:
-    """A Ray Data task: one file read and chunked (or the reason it is skipped), and the node that did it."""
+def read_and_chunk(row: dict, corpus: str, max_bytes: int, timeout_s: float, chunk_chars: int, overlap: int
+                   ) -> dict:
+    """A Ray Data task: one file read (under the per-file time limit) and chunked, or the reason it is skipped;
+    and the node that did it."""
     from pathlib import Path
 
     import ray
 
     rel = row["rel"]
     try:
-        doc = read_file(corpus_path(Path(corpus), rel), rel, max_bytes)
+        with FileReader(max_bytes, timeout_s) as read:
+            doc = read(corpus_path(Path(corpus), rel), rel)
         result: Any = (doc, chunk_document(doc, chunk_chars, overlap))
     except UnusableFileError as err:
         result = (Skipped(rel, err.reason), [])
@@ -141,6 +151,7 @@ def build_on_ray(settings: Settings, address: str | None = None, progress: Progr
         rows = data.from_items([{"rel": r} for r in sorted(fingerprints)],
                                    override_num_blocks=max(1, min(len(fingerprints), 4 * cpus))).map(
             read_and_chunk, fn_kwargs={"corpus": str(corpus.resolve()), "max_bytes": int(settings.max_file_mb * 2**20),
+                                       "timeout_s": settings.file_timeout_s,
                                        "chunk_chars": settings.chunk_chars,
                                        "overlap": settings.chunk_overlap_sentences}, num_cpus=1).take_all()
     except (ray.exceptions.RayError, OSError) as exc:

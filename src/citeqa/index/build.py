@@ -115,7 +115,7 @@ def _full(
     prepared: Prepared | None = None,
 ) -> BuildReport:
     if prepared is None:
-        docs, skipped = load_corpus(settings.corpus_dir, int(settings.max_file_mb * 2**20))
+        docs, skipped = load_corpus(settings.corpus_dir, int(settings.max_file_mb * 2**20), settings.file_timeout_s)
         chunks = chunk_corpus(docs, settings.chunk_chars, settings.chunk_overlap_sentences)
     else:
         docs, skipped, chunks = list(prepared.docs), list(prepared.skipped), list(prepared.chunks)

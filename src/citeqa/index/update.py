@@ -19,7 +19,7 @@ from citeqa.index.store import update_store
 from citeqa.index.token_store import save_tokens
 from citeqa.index.vectors import append_dense
 from citeqa.ingest.chunking import chunk_corpus
-from citeqa.ingest.files import Skipped, UnusableFileError, corpus_path, read_document
+from citeqa.ingest.files import FileReader, Skipped, UnusableFileError, corpus_path
 from citeqa.models import Document
 
 MAX_DEAD = 0.25  # an update leaving more dead rows than this share of all rows is a full build instead
@@ -36,13 +36,14 @@ def update_index(
     kept_files = {p: f for p, f in old["files"].items() if p not in gone}
     docs: list[Document] = []
     skipped = list(outside)
-    for rel in changed:
-        if rel not in fingerprints:
-            continue  # removed
-        try:
-            docs.append(read_document(corpus_path(corpus, rel), rel, int(settings.max_file_mb * 2**20)))
-        except UnusableFileError as err:
-            skipped.append(Skipped(rel, err.reason))
+    with FileReader(int(settings.max_file_mb * 2**20), settings.file_timeout_s) as read:
+        for rel in changed:
+            if rel not in fingerprints:
+                continue  # removed
+            try:
+                docs.append(read(corpus_path(corpus, rel), rel))
+            except UnusableFileError as err:
+                skipped.append(Skipped(rel, err.reason))
     shas = [d.sha256 for d in docs]
     old_skips = [s for s in old.get("skipped", []) if s["path"] not in gone and s["path"] in fingerprints]
     if (len(set(shas)) < len(shas) or set(shas) & {f["sha256"] for f in kept_files.values()}

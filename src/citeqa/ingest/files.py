@@ -18,10 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from citeqa.config import Settings
 from citeqa.errors import CorpusError, InputError
 from citeqa.ingest.decode import BinaryFileError, decode_html, decode_text
 from citeqa.ingest.docx import DocxError, read_docx
 from citeqa.ingest.html import html_to_text
+from citeqa.ingest.isolate import ChildDied, Isolated, TimedOut
 from citeqa.ingest.markdown import markdown_headings
 from citeqa.ingest.pdf import READER as PDF_READER
 from citeqa.ingest.pdf import PdfError, read_pdf
@@ -29,6 +31,8 @@ from citeqa.models import Document, Heading, sha256_hex
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 DEFAULT_MAX_BYTES = 100 * 2**20
+DEFAULT_TIMEOUT_S = Settings.file_timeout_s
+ISOLATED = ("pdf", "docx", "html")  # formats whose parsers a file can keep busy: read under the time limit
 _FORMATS = {".txt": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf",
             ".docx": "docx"}
 # The extractor behind each format whose text changed between citeqa versions (recorded in the index manifest:
@@ -52,6 +56,9 @@ class UnusableFileError(InputError):
     def __init__(self, rel: str, reason: str) -> None:
         super().__init__(f"{rel} {reason}; skipped")
         self.path, self.reason = rel, reason
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # it travels back from the reading process
+        return type(self), (self.path, self.reason)
 
 
 def format_of(rel: str) -> str | None:
@@ -87,13 +94,6 @@ def corpus_path(corpus_dir: Path, rel: str) -> Path:
     return corpus_dir / os.fsdecode(raw)
 
 
-def _check_dir(corpus_dir: Path) -> None:
-    if not corpus_dir.exists():
-        raise CorpusError(f"corpus folder {corpus_dir} does not exist")
-    if not corpus_dir.is_dir():
-        raise CorpusError(f"corpus path {corpus_dir} is not a folder")
-
-
 def _inside(path: Path, root: Path) -> bool:
     try:
         return path.resolve().is_relative_to(root)
@@ -103,7 +103,9 @@ def _inside(path: Path, root: Path) -> bool:
 
 def _scan(corpus_dir: Path) -> tuple[dict[str, Path], list[Skipped]]:
     """Supported files by corpus name (sorted); symlinks outside, unreadable folders, name clashes."""
-    _check_dir(corpus_dir)
+    if not corpus_dir.is_dir():
+        what = "is not a folder" if corpus_dir.exists() else "does not exist"
+        raise CorpusError(f"corpus {'path' if corpus_dir.exists() else 'folder'} {corpus_dir} {what}")
     root = corpus_dir.resolve()
     found: dict[str, Path] = {}
     outside: list[Skipped] = []
@@ -128,6 +130,8 @@ def _scan(corpus_dir: Path) -> tuple[dict[str, Path], list[Skipped]]:
             rel = corpus_name(path, corpus_dir)
             if path.is_symlink() and not _inside(path, root):
                 outside.append(Skipped(rel, _OUTSIDE))
+            elif path.exists() and not path.is_file():  # a FIFO would block the read for ever
+                outside.append(Skipped(rel, "is not a regular file (a pipe, socket or device)"))
             elif rel in found:  # a name with \xNN written out, and one with that byte undecodable
                 outside.append(Skipped(rel, "its name reads the same as another file's once escaped; rename it"))
             else:
@@ -136,21 +140,9 @@ def _scan(corpus_dir: Path) -> tuple[dict[str, Path], list[Skipped]]:
 
 
 def scan_corpus(corpus_dir: Path) -> list[Path]:
-    """List the supported files under ``corpus_dir``, recursively.
-
-    Hidden files and folders (name starting with ``.``) are ignored; symlinked
-    folders are not descended into, and symlinks resolving outside the corpus
-    are left out (:func:`load_corpus` reports them as skipped).
-
-    Args:
-        corpus_dir: The corpus folder.
-
-    Returns:
-        The files, sorted by their path relative to ``corpus_dir`` (posix form).
-
-    Raises:
-        CorpusError: ``corpus_dir`` does not exist or is not a folder.
-    """
+    """The supported files under ``corpus_dir``, recursively, sorted by corpus path. Hidden files and folders are
+    ignored, symlinked folders not descended into, and symlinks resolving outside the corpus left out
+    (:func:`load_corpus` reports them as skipped). :class:`CorpusError` when ``corpus_dir`` is not a folder."""
     return list(_scan(corpus_dir)[0].values())
 
 
@@ -174,21 +166,9 @@ def file_fingerprints(corpus_dir: Path) -> dict[str, tuple[int, int]]:
 
 
 def read_document(path: Path, rel: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
-    """Read one file into a :class:`Document`.
-
-    Args:
-        path: The file on disk.
-        rel: Its path relative to the corpus (``Document.path``; named in errors).
-        max_bytes: Larger files are refused.
-
-    Returns:
-        The document; ``sha256`` hashes the raw bytes.
-
-    Raises:
-        InputError: (an :class:`UnusableFileError`) the file cannot be used:
-            unsupported type, unreadable, too large, binary, empty, a PDF
-            without a text layer, or a PDF or Word file that is encrypted or damaged.
-    """
+    """Read one file (``rel``: its corpus path, named in errors) into a :class:`Document` whose ``sha256`` hashes
+    the raw bytes. :class:`UnusableFileError` when it cannot be used: unsupported type, unreadable, larger than
+    ``max_bytes``, binary, empty, a PDF without a text layer, or a PDF or Word file encrypted, damaged or too big."""
     fmt = format_of(path.name)
     if fmt is None:
         kinds = ", ".join(SUPPORTED)
@@ -231,12 +211,43 @@ def read_document(path: Path, rel: str, max_bytes: int = DEFAULT_MAX_BYTES) -> D
     return Document(path=rel, text=text, format=fmt, sha256=sha256_hex(data), headings=headings, pages=pages)
 
 
-def load_corpus(corpus_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[list[Document], list[Skipped]]:
+class FileReader:
+    """:func:`read_document` under the per-file time limit: PDF, Word and HTML files are read in a child process
+    (:class:`~citeqa.ingest.isolate.Isolated`, one per reader, reused) that is stopped after ``timeout_s``
+    seconds, the file then skipped; a crash while reading skips the file too. ``timeout_s <= 0``: read here."""
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self.max_bytes, self.timeout_s = max_bytes, timeout_s
+        self._child = Isolated(f"{__name__}:read_document", timeout_s)
+
+    def __enter__(self) -> FileReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._child.close()
+
+    def __call__(self, path: Path, rel: str) -> Document:
+        """The document of ``path``; :class:`UnusableFileError` as :func:`read_document`, or when out of time."""
+        if self.timeout_s <= 0 or format_of(path.name) not in ISOLATED:
+            return read_document(path, rel, self.max_bytes)
+        try:
+            return self._child(path, rel, self.max_bytes)
+        except TimedOut:
+            raise UnusableFileError(rel, f"took longer than {self.timeout_s:g} s to read (the limit per file; raise "
+                                         "it with --file-timeout, then touch the file to retry)") from None
+        except ChildDied as err:
+            raise UnusableFileError(rel, f"could not be read: {err}") from None
+
+
+def load_corpus(corpus_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES, timeout_s: float = DEFAULT_TIMEOUT_S
+                ) -> tuple[list[Document], list[Skipped]]:
     """Read every supported file of the corpus.
 
     Args:
         corpus_dir: The corpus folder.
         max_bytes: Files larger than this are skipped.
+        timeout_s: A PDF, Word or HTML file still being read after this many seconds is skipped
+            (:class:`FileReader`; 0: no limit, read in this process).
 
     Returns:
         The documents, sorted by path, and the files skipped, with reasons
@@ -253,11 +264,12 @@ def load_corpus(corpus_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[l
 
     def read(rel: str, path: Path) -> Document | Skipped:
         try:
-            return read_document(path, rel, max_bytes)
+            return reader(path, rel)
         except UnusableFileError as err:
             return Skipped(rel, err.reason)
 
-    return collect_documents(corpus_dir, [read(rel, path) for rel, path in files.items()], skipped)
+    with FileReader(max_bytes, timeout_s) as reader:
+        return collect_documents(corpus_dir, [read(rel, path) for rel, path in files.items()], skipped)
 
 
 def collect_documents(corpus_dir: Path, read: Sequence[Document | Skipped], skipped: Sequence[Skipped] = ()
