@@ -5,8 +5,10 @@ is honest work of seconds against a limit of one, and what is checked is the out
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -120,3 +122,25 @@ def test_citeqa_index_warns_about_the_slow_file_and_indexes_the_rest(slow: Path,
     for bad in ("-1", "nan", "soon"):
         done = _cli("index", *common, "--file-timeout", bad, cwd=tmp_path)
         assert done.returncode == 2 and "--file-timeout" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_ctrl_c_while_a_file_is_read_stops_both_processes_without_a_traceback(slow: Path, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "slow.docx").write_bytes(slow.read_bytes())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEQA_")}
+    proc = subprocess.Popen([sys.executable, "-m", "citeqa.app.cli", "index", "--corpus", str(corpus), "--index",
+                             str(tmp_path / "index"), "--model", "hash", "--file-timeout", "600"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    kids: list[int] = []
+    for _ in range(600):  # the reader starts within a second or two; 60 s at most
+        if kids := [int(k) for k in children.read_text().split()]:
+            break
+        time.sleep(0.1)
+    assert kids, "the reading process never started"
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C: the whole foreground group
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert all(_gone(k) for k in kids)

@@ -79,7 +79,8 @@ class Isolated:
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "citeqa.ingest.isolate", self.target],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": _pythonpath()})
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": _pythonpath()},
+                process_group=0)  # a terminal's Ctrl-C reaches the parent only, which then stops the child
         return self._proc
 
     def __call__(self, *args: Any) -> Any:
