@@ -1,6 +1,6 @@
 """The per-file time limit: a file still being read after ``file_timeout_s`` is skipped with a warning naming it,
 the reading process is stopped, and the rest of the corpus is indexed. Nothing here asserts a time: the slow file
-is honest work of seconds against a limit of one, and what is checked is the outcome."""
+is honest work of seconds against a limit of two, and what is checked is the outcome."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from citeqa.ingest.files import FileReader, UnusableFileError, load_corpus, read
 from citeqa.ingest.isolate import ChildDied, Isolated, TimedOut
 from docxs import handbook_docx, slow_docx
 
-LIMIT = 1.0  # seconds; slow_docx() takes ~8 s to read on a 2-core Xeon
+LIMIT = 2.0  # seconds; slow_docx() takes ~8 s to read on a 2-core Xeon, the handbook ~0.3 s (with its imports)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_a_slow_docx_is_skipped_and_the_reader_goes_on(slow: Path, tmp_path: Pat
     good = tmp_path / "handbook.docx"
     good.write_bytes(handbook_docx())
     with FileReader(timeout_s=LIMIT) as read:
-        with pytest.raises(UnusableFileError, match=r"took longer than 1 s to read \(the limit per file"):
+        with pytest.raises(UnusableFileError, match=r"took longer than 2 s to read \(the limit per file"):
             read(slow, "slow.docx")
         assert read(good, "handbook.docx") == read_document(good, "handbook.docx")
     with FileReader(timeout_s=0) as read:  # no limit: read in this process
@@ -81,7 +81,7 @@ def test_load_corpus_skips_the_slow_file_and_reads_the_rest(slow: Path, tmp_path
     (corpus / "note.txt").write_text("The vault opens at nine.\n", encoding="utf-8")
     docs, skipped = load_corpus(corpus, timeout_s=LIMIT)
     assert [d.path for d in docs] == ["handbook.docx", "note.txt"]
-    assert [s.path for s in skipped] == ["slow.docx"] and "took longer than 1 s" in skipped[0].reason
+    assert [s.path for s in skipped] == ["slow.docx"] and "took longer than 2 s" in skipped[0].reason
 
 
 def test_a_fifo_in_the_corpus_is_skipped_not_read_for_ever(tmp_path: Path) -> None:
@@ -96,7 +96,7 @@ def test_a_fifo_in_the_corpus_is_skipped_not_read_for_ever(tmp_path: Path) -> No
 
 def test_an_upload_that_reads_too_long_is_refused_and_not_stored(slow: Path, tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
-    with pytest.raises(InputError, match=r"slow\.docx took longer than 1 s to read .*it was not added"):
+    with pytest.raises(InputError, match=r"slow\.docx took longer than 2 s to read .*it was not added"):
         save_upload(slow, corpus, max_bytes=50 * 2**20, timeout_s=LIMIT)
     assert list(corpus.iterdir()) == []
 
@@ -113,11 +113,11 @@ def test_citeqa_index_warns_about_the_slow_file_and_indexes_the_rest(slow: Path,
     (corpus / "slow.docx").write_bytes(slow.read_bytes())
     (corpus / "note.txt").write_text("The vault opens at nine.\n", encoding="utf-8")
     common = ["--corpus", str(corpus), "--index", str(tmp_path / "index"), "--model", "hash"]
-    done = _cli("index", *common, "--file-timeout", "1", cwd=tmp_path)
+    done = _cli("index", *common, "--file-timeout", "2", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "warning: skipped slow.docx: took longer than 1 s to read" in done.stderr
+    assert "warning: skipped slow.docx: took longer than 2 s to read" in done.stderr
     assert "indexed 1 documents" in done.stdout and "Traceback" not in done.stderr
-    again = _cli("index", *common, "--file-timeout", "1", cwd=tmp_path)  # unchanged: not read again
+    again = _cli("index", *common, "--file-timeout", "2", cwd=tmp_path)  # unchanged: not read again
     assert again.returncode == 0 and "index is up to date" in again.stdout, again.stderr
     for bad in ("-1", "nan", "soon"):
         done = _cli("index", *common, "--file-timeout", bad, cwd=tmp_path)

@@ -4,9 +4,10 @@ A PDF or Word file is parsed by third-party code (pdfium, the zip and XML reader
 file can stretch and which can crash the process it runs in. :class:`Isolated` runs a function named by
 ``"module:function"`` in one long-lived child Python process (started on first use, reused for every call) and
 waits at most ``timeout_s`` seconds for each answer. A call that runs over is answered with :class:`TimedOut` and
-the child is killed (the next call starts a fresh one); a child that dies (a crash in native code, the kernel's
-out-of-memory killer) is answered with :class:`ChildDied`. An exception the function raises is raised again in the
-caller.
+the child is killed (the next call starts a fresh one). The limit counts from the request: the child's start
+(Python and the target's imports) is waited for apart, up to :data:`START_S`. A child that dies (a crash in
+native code, the kernel's out-of-memory killer) is answered with :class:`ChildDied`. An exception the function
+raises is raised again in the caller.
 
 The child is ``python -m citeqa.ingest.isolate module:function``; requests and answers are length-prefixed
 pickles on its stdin and stdout (the child's own fd 1 points at stderr, so a stray print cannot corrupt an
@@ -26,6 +27,7 @@ import time
 from typing import Any, BinaryIO
 
 _LEN = struct.Struct(">Q")
+START_S = 120.0  # the child's start (Python, the target's imports) is not the call's time: it has this long
 
 
 class TimedOut(Exception):
@@ -77,10 +79,15 @@ class Isolated:
 
     def _child(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
-            self._proc = subprocess.Popen(
+            self._proc = proc = subprocess.Popen(
                 [sys.executable, "-m", "citeqa.ingest.isolate", self.target],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": _pythonpath()},
                 process_group=0)  # a terminal's Ctrl-C reaches the parent only, which then stops the child
+            assert proc.stdout is not None
+            try:  # it says it is ready once the target is imported
+                _read_exact(proc.stdout.fileno(), _LEN.size + 1, time.monotonic() + START_S)
+            except (TimedOut, EOFError, OSError):
+                raise ChildDied(self.close()) from None
         return self._proc
 
     def __call__(self, *args: Any) -> Any:
@@ -131,6 +138,8 @@ def _serve(target: str) -> None:
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed by the function or a library goes to stderr, not into an answer
     sys.stdout = sys.stderr
+    out.write(_LEN.pack(1) + b"R")  # ready
+    out.flush()
     stdin = sys.stdin.buffer
     while True:
         head = stdin.read(_LEN.size)
