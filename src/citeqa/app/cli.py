@@ -22,7 +22,8 @@ EXIT_OS = 74  # sysexits EX_IOERR: an operating-system error such as a full disk
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", type=Path, help="folder of documents (default: corpus/)")
     p.add_argument("--index", type=Path, help="index folder (default: index/)")
-    p.add_argument("--model", help="sentence-transformers model name or path (default: bundled all-MiniLM-L6-v2)")
+    p.add_argument("--model", help="sentence-transformers model name or path "
+                   "(default: bundled:citeqa-minilm-qa, citeqa's reading model; bundled:all-MiniLM-L6-v2 is its base)")
     p.add_argument("--file-timeout", type=float, metavar="SECONDS",
                    help="skip a PDF, Word or HTML file still being read after this long when indexing (default 120; "
                         "0: no limit)")
