@@ -4,7 +4,8 @@ boxes of a quote's characters on its page.
 A page's text is PDFium's character list in order, with two changes: the ``\\r\\n`` PDFium generates at line ends
 becomes ``\\n``, and the hyphen it marks as hyphenation at a line end is dropped (``di-`` / ``rectly`` reads
 ``directly``). PDFium also generates the spaces between words that a PDF positions apart without a space
-character, which is what keeps words apart where other extractors glue them. Pages are joined by a blank line.
+character, which is what keeps words apart where other extractors glue them. Running headers and footers are
+left out and the pages joined by a blank line, or by a newline where a sentence runs on (:mod:`citeqa.ingest.pages`).
 :func:`page_text` returns, with the text, the PDFium character index of each text position, so a span of the
 document maps back to character boxes on the page (:func:`quote_boxes`).
 
@@ -21,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from citeqa.ingest.pages import body_span, join_pages, page_body, running_lines
 from citeqa.models import Document, Heading
 
-READER = "pdfium-1"  # recorded in the manifest: an index whose PDFs another reader extracted re-reads them
-PAGE_SEP = "\n\n"
+READER = "pdfium-2"  # recorded in the manifest: an index whose PDFs another reader extracted re-reads them
 MAX_PAGES = 10_000  # a longer PDF is refused (a 1.2 MB file listing one page 200,000 times made 10,545 passages)
 MAX_REPEATED_SHARE = 0.5  # of 100 or more pages: when more are exact copies of another page, the file is refused
 PDFIUM_LOCK = threading.RLock()
@@ -139,12 +140,9 @@ def read_pdf(data: bytes) -> PdfText:
     repeated = len(texts) - len({t for t in texts if t.strip()}) - sum(1 for t in texts if not t.strip())
     if len(texts) >= 100 and repeated > MAX_REPEATED_SHARE * len(texts):
         raise PdfError(f"repeats its pages: {repeated:,} of {len(texts):,} pages copy another page")
-    starts, pos = [], 0
-    for t in texts:
-        starts.append(pos)
-        pos += len(t) + len(PAGE_SEP)
-    text = PAGE_SEP.join(texts)
-    return PdfText(text, tuple(starts), locate_headings(text, tuple(starts), outline))
+    top, bottom = running_lines(texts)
+    text, starts = join_pages([t[slice(*body_span(t, top, bottom))] for t in texts])
+    return PdfText(text, starts, locate_headings(text, starts, outline))
 
 
 def _outline(pdf: Any, n_pages: int) -> list[tuple[str, int, int]]:
@@ -217,9 +215,11 @@ def quote_boxes(source: bytes | Path, doc: Document, start: int, end: int) -> Pa
         page = pdf[page_no - 1]
         textpage = page.get_textpage()
         text, keep = page_text(textpage)
-        if doc.text[a : a + len(text)] != text:
+        body = page_body(doc.text, doc.pages, page_no)
+        skip = text.find(body)  # the page less its running header and footer
+        if skip < 0:
             return None
-        lo, hi = max(0, start - a), min(len(text), end - a)
+        lo, hi = skip + max(0, start - a), skip + min(len(body), end - a)
         boxes = [_device_box(page, textpage, keep[k]) for k in range(lo, hi) if not text[k].isspace()]
         textpage.close()
         page.close()
