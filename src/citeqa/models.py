@@ -70,6 +70,11 @@ class Document:
         """The 1-based page holding ``text[offset]`` (None without pages)."""
         return page_at(self.pages, offset)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Document:
+        """The document ``dataclasses.asdict`` gave (as it comes back through JSON)."""
+        return cls(**{**d, "headings": tuple(Heading(**h) for h in d["headings"]), "pages": tuple(d["pages"])})
+
 
 def page_at(pages: tuple[int, ...], offset: int) -> int | None:
     """The 1-based page whose range ``[pages[i], pages[i + 1])`` holds ``offset`` (None when ``pages`` is empty)."""

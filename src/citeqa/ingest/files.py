@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from citeqa.config import Settings
@@ -23,7 +23,7 @@ from citeqa.errors import CorpusError, InputError
 from citeqa.ingest.decode import BinaryFileError, decode_html, decode_text
 from citeqa.ingest.docx import DocxError, read_docx
 from citeqa.ingest.html import html_to_text
-from citeqa.ingest.isolate import ChildDied, Isolated, TimedOut
+from citeqa.ingest.isolate import ChildDied, ChildError, Isolated, TimedOut
 from citeqa.ingest.markdown import markdown_headings
 from citeqa.ingest.pdf import READER as PDF_READER
 from citeqa.ingest.pdf import PdfError, read_pdf
@@ -56,9 +56,6 @@ class UnusableFileError(InputError):
     def __init__(self, rel: str, reason: str) -> None:
         super().__init__(f"{rel} {reason}; skipped")
         self.path, self.reason = rel, reason
-
-    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # it travels back from the reading process
-        return type(self), (self.path, self.reason)
 
 
 def format_of(rel: str) -> str | None:
@@ -218,7 +215,7 @@ class FileReader:
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self.max_bytes, self.timeout_s = max_bytes, timeout_s
-        self._child = Isolated(f"{__name__}:read_document", timeout_s)
+        self._child = Isolated(f"{__name__}:_read_plain", timeout_s)
 
     def __enter__(self) -> FileReader:
         return self
@@ -231,7 +228,11 @@ class FileReader:
         if self.timeout_s <= 0 or format_of(path.name) not in ISOLATED:
             return read_document(path, rel, self.max_bytes)
         try:
-            return self._child(path, rel, self.max_bytes)
+            return Document.from_dict(self._child(str(path), rel, self.max_bytes))
+        except ChildError as err:
+            if err.kind != UnusableFileError.__name__:
+                raise
+            raise UnusableFileError(rel, err.fields["reason"]) from None
         except TimedOut:
             raise UnusableFileError(rel, f"took longer than {self.timeout_s:g} s to read (the limit per file; raise "
                                          "it with --file-timeout, then touch the file to retry)") from None
@@ -239,25 +240,18 @@ class FileReader:
             raise UnusableFileError(rel, f"could not be read: {err}") from None
 
 
+def _read_plain(path: str, rel: str, max_bytes: int) -> dict:
+    """:func:`read_document` in :class:`FileReader`'s child: the document as plain values."""
+    return asdict(read_document(Path(path), rel, max_bytes))
+
+
 def load_corpus(corpus_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES, timeout_s: float = DEFAULT_TIMEOUT_S
                 ) -> tuple[list[Document], list[Skipped]]:
-    """Read every supported file of the corpus.
-
-    Args:
-        corpus_dir: The corpus folder.
-        max_bytes: Files larger than this are skipped.
-        timeout_s: A PDF, Word or HTML file still being read after this many seconds is skipped
-            (:class:`FileReader`; 0: no limit, read in this process).
-
-    Returns:
-        The documents, sorted by path, and the files skipped, with reasons
-        (unreadable, binary, empty, no text layer, symlink outside the
-        corpus, or a byte-identical duplicate of an earlier file).
-
-    Raises:
-        CorpusError: the folder is missing or not a folder, holds no supported
-            file, or every file was skipped.
-    """
+    """Read every supported file of ``corpus_dir``: the documents, sorted by path, and the files skipped with
+    their reasons (unreadable, binary, empty, no text layer, larger than ``max_bytes``, still being read after
+    ``timeout_s`` seconds (:class:`FileReader`; 0: no limit), a symlink outside the corpus, a byte-identical
+    duplicate of an earlier file). :class:`CorpusError` when the folder is missing or not a folder, holds no
+    supported file, or every file was skipped."""
     files, skipped = _scan(corpus_dir)
     if not files and not skipped:
         raise CorpusError(f"{KINDS} in {corpus_dir}")

@@ -2,23 +2,24 @@
 
 A PDF or Word file is parsed by third-party code (pdfium, the zip and XML readers) whose running time a hostile
 file can stretch and which can crash the process it runs in. :class:`Isolated` runs a function named by
-``"module:function"`` in one long-lived child Python process (started on first use, reused for every call) and
-waits at most ``timeout_s`` seconds for each answer. A call that runs over is answered with :class:`TimedOut` and
-the child is killed (the next call starts a fresh one). The limit counts from the request: the child's start
-(Python and the target's imports) is waited for apart, up to :data:`START_S`. A child that dies (a crash in
-native code, the kernel's out-of-memory killer) is answered with :class:`ChildDied`. An exception the function
-raises is raised again in the caller.
+``"module:function"`` (arguments and result plain JSON values) in one long-lived child Python process (started
+on first use, reused for every call) and waits at most ``timeout_s`` seconds for each answer. A call that runs
+over is answered with :class:`TimedOut` and the child is killed (the next call starts a fresh one). The limit
+counts from the request: the child's start (Python and the target's imports) is waited for apart, up to
+:data:`START_S`. A child that dies (a crash in native code, the kernel's out-of-memory killer) is answered with
+:class:`ChildDied`. An exception the function raises comes back as :class:`ChildError` with its type's name,
+message and plain attributes.
 
-The child is ``python -m citeqa.ingest.isolate module:function``; requests and answers are length-prefixed
-pickles on its stdin and stdout (the child's own fd 1 points at stderr, so a stray print cannot corrupt an
-answer). Only the process that started the child writes to it, so unpickling its answers trusts no one else.
+The child is ``python -m citeqa.ingest.isolate module:function``; requests and answers are length-prefixed JSON
+on its stdin and stdout (the child's own fd 1 points at stderr, so a stray print cannot corrupt an answer). JSON,
+not pickle: no code-executing format anywhere in citeqa (``tests/system/test_reliability.py``).
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import os
-import pickle
 import select
 import struct
 import subprocess
@@ -32,6 +33,14 @@ START_S = 120.0  # the child's start (Python, the target's imports) is not the c
 
 class TimedOut(Exception):
     """The call ran past its time limit; the child was stopped."""
+
+
+class ChildError(Exception):
+    """The function raised ``kind`` (its type's name) with ``message``; ``fields``: its plain attributes."""
+
+    def __init__(self, kind: str, message: str, fields: dict[str, Any]) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind, self.message, self.fields = kind, message, fields
 
 
 class ChildDied(Exception):
@@ -59,7 +68,7 @@ def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
 
 
 def _write(stream: BinaryIO, obj: Any) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    data = json.dumps(obj).encode("ascii")  # ASCII escapes keep even a lone surrogate intact
     stream.write(_LEN.pack(len(data)) + data)
     stream.flush()
 
@@ -91,7 +100,7 @@ class Isolated:
         return self._proc
 
     def __call__(self, *args: Any) -> Any:
-        """``target(*args)`` in the child: its result, or the exception it raised, raised here."""
+        """``target(*args)`` in the child: its result, or :class:`ChildError` for the exception it raised."""
         proc = self._child()
         assert proc.stdin is not None and proc.stdout is not None
         deadline = time.monotonic() + self.timeout_s
@@ -99,16 +108,16 @@ class Isolated:
             _write(proc.stdin, args)
             fd = proc.stdout.fileno()
             (size,) = _LEN.unpack(_read_exact(fd, _LEN.size, deadline))
-            ok, value = pickle.loads(_read_exact(fd, size, deadline))
+            answer = json.loads(_read_exact(fd, size, deadline))
         except TimedOut:
             self.close()
             raise
         except (EOFError, BrokenPipeError, OSError):
             code = self.close()
             raise ChildDied(code) from None
-        if not ok:
-            raise value
-        return value
+        if "error" in answer:
+            raise ChildError(answer["error"], answer["message"], answer["fields"])
+        return answer["ok"]
 
     def close(self) -> int | None:
         """Stop the child (if any); its exit status."""
@@ -145,15 +154,12 @@ def _serve(target: str) -> None:
         head = stdin.read(_LEN.size)
         if len(head) < _LEN.size:
             return
-        args = pickle.loads(stdin.read(_LEN.unpack(head)[0]))
+        args = json.loads(stdin.read(_LEN.unpack(head)[0]))
         try:
-            answer: tuple[bool, Any] = (True, fn(*args))
-        except Exception as exc:  # any error: handed to the caller, which raises it
-            try:
-                pickle.dumps(exc)
-                answer = (False, exc)
-            except Exception:  # one that cannot travel becomes one that can
-                answer = (False, RuntimeError(f"{type(exc).__name__}: {exc}"))
+            answer: dict[str, Any] = {"ok": fn(*args)}
+        except Exception as exc:  # any error: handed to the caller
+            fields = {k: v for k, v in vars(exc).items() if isinstance(v, str | int | float | bool)}
+            answer = {"error": type(exc).__name__, "message": str(exc), "fields": fields}
         _write(out, answer)
 
 
