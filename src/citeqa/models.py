@@ -81,6 +81,9 @@ def page_at(pages: tuple[int, ...], offset: int) -> int | None:
     return max(1, bisect_right(pages, offset)) if pages else None
 
 
+TABLE_CELL_SEP = " | "  # between the cells of a table row, one row a line (ingest/docx.py writes tables so)
+
+
 @dataclass(frozen=True)
 class Chunk:
     """A contiguous piece of a document: ``document.text[start:end] == text``.
@@ -111,8 +114,23 @@ class Chunk:
         s = self.sentences[i]
         return self.text[s.start - self.start : s.end - self.start]
 
+    def next_line(self, i: int) -> bool:
+        """Whether sentence ``i + 1`` starts on the line right under sentence ``i`` (no blank line between)."""
+        return i + 1 < len(self.sentences) and self.text[
+            self.sentences[i].end - self.start : self.sentences[i + 1].start - self.start].count("\n") == 1
+
+    def table_row(self, i: int) -> bool:
+        """Whether sentence ``i`` is a row of a table (its cells joined by :data:`TABLE_CELL_SEP`)."""
+        return TABLE_CELL_SEP in self.sentence(i)
+
     def lead_in(self, i: int) -> int | None:
-        """For a list item, the index of the lead-in sentence (ending with a colon) above its list."""
+        """For a list item, the index of the lead-in sentence (ending with a colon) above its list; for a table
+        row, the first row of its table in this chunk (its header)."""
+        if self.table_row(i):
+            j = i
+            while j > 0 and self.table_row(j - 1) and self.next_line(j - 1):
+                j -= 1
+            return j if j < i else None
         for j in range(i - 1, -1, -1):
             if self.sentence(j).endswith(":"):
                 return j

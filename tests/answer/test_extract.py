@@ -219,6 +219,36 @@ def test_a_lead_in_quotes_its_own_items_and_nothing_after_the_list() -> None:
     assert quoted.endswith("Testing sites in cities") and "met twice" not in quoted
 
 
+def test_an_item_the_question_does_not_name_quotes_the_whole_list_under_its_lead_in() -> None:
+    text = "Every boat must carry:\n\n• a lamp\n\n• two oars\n\n• a life jacket for each person\n\nFees are paid."
+    full, passages, _ = _passages([text])
+    chunk = passages[0].chunk
+    lamp = Candidate(0, 1, chunk.sentences[1], 1.0, {})
+    (c,) = _cite(passages, [lamp], set(terms("What must every boat carry?")))
+    assert c.quote == "Every boat must carry:\n\n• a lamp\n\n• two oars\n\n• a life jacket for each person"
+    assert full[c.start : c.end] == c.quote
+    named = _cite(passages, [lamp], set(terms("Which item is a lamp?")))  # the item itself: lead-in and item
+    assert [q.quote for q in named] == ["Every boat must carry:\n\n• a lamp"]
+
+
+def test_table_rows_come_with_their_header_and_a_header_with_its_rows() -> None:
+    text = "Boat | Day | Week\nDinghy | 5 | 25\nYacht | on request\n\nFees are paid at the office."
+    ch = _chunk_of(text)
+    assert [ch.table_row(i) for i in range(4)] == [True, True, True, False]
+    assert [ch.lead_in(i) for i in range(4)] == [None, 0, 0, None]
+    assert _extent(ch, 0) == (0, 2), "the header brings its rows"
+    assert _extent(ch, 1) == (1, 1) and _extent(ch, 3) == (3, 3)
+    assert ch.sentence_embed_text(1) == "Boat | Day | Week — Dinghy | 5 | 25"
+    full, passages, _ = _passages([text])
+    chunk = passages[0].chunk
+    dinghy = Candidate(0, 1, chunk.sentences[1], 1.0, {})
+    (c,) = _cite(passages, [dinghy], set(terms("What does a dinghy cost for a week?")))
+    assert c.quote == "Boat | Day | Week\nDinghy | 5 | 25" == full[c.start : c.end]
+    # lines of shell pipes read as rows too (" | "): the second brings the first along, which is harmless
+    ls = _chunk_of("Count the files:\nls | wc -l\nls -a | wc -l")
+    assert ls.lead_in(2) == 1 and ls.lead_in(1) is None
+
+
 def test_a_lead_in_before_a_paragraph_is_not_glued_to_it() -> None:
     text = "Members follow these rules:\n\nThe annual membership fee is twelve euros."
     ch = _chunk_of(text)

@@ -75,11 +75,18 @@ def _extent(chunk: Chunk, best: int) -> tuple[int, int]:
     :data:`MAX_LIST_CHARS`, and nothing after the list; a sentence left open ("… the command is") or a lead-in
     brings the line under it that completes it (a command, a formula). A sentence opening with "This…", "It…",
     "They…" brings the sentence before it (its subject); a list item brings its lead-in line (two quotes then,
-    see :func:`_cite`).
+    see :func:`_cite`). A table's first row (its header) brings the rows under it, as a lead-in its items; any
+    other row brings the header (see :meth:`Chunk.lead_in`).
     """
     sents = chunk.sentences
     text = quote(chunk, sents[best])
     nxt = best + 1
+    if chunk.table_row(best) and chunk.lead_in(best) is None and chunk.next_line(best) and chunk.table_row(nxt):
+        last = nxt
+        while (chunk.next_line(last) and chunk.table_row(last + 1)
+               and sents[last + 1].end - sents[best].start <= MAX_LIST_CHARS):
+            last += 1
+        return best, last
     follows = nxt < len(sents) and (_is_item(chunk, nxt) or _gap(chunk, nxt).count("\n") == 1)  # not a paragraph
     if follows and (text.endswith(":") or _INTRODUCES.search(text) or _OPEN_END.search(text)):
         last = nxt
@@ -168,7 +175,7 @@ def extract_answer(
     best = cands[0]
     runner = cands[1].score if len(cands) > 1 else best.score - 1.0
     chosen = [best] + ([cands[1]] if len(cands) > 1 and best.score - runner < RUNNER_UP_MARGIN else [])
-    citations = _cite(passages, chosen)
+    citations = _cite(passages, chosen, set(terms(question)))
     text = " ".join(c.quote for c in citations)
     second_align = max((c.features.get("align", 0.0) for c in cands[1:]), default=0.0)
     feats = confidence_features(question, best, best.score - runner, text, passages, idf,
@@ -199,13 +206,19 @@ def _aligned_in(text: str, citations: Sequence[Citation], best: Candidate, passa
     return [], None
 
 
-def _cite(passages: Sequence[Passage], chosen: Sequence[Candidate]) -> tuple[Citation, ...]:
-    """Citations for the chosen sentences: adjacent ones merge, lists come with their lead-in."""
+def _cite(passages: Sequence[Passage], chosen: Sequence[Candidate], question: set[str] | None = None
+          ) -> tuple[Citation, ...]:
+    """Citations for the chosen sentences: adjacent ones merge, lists come with their lead-in. A list item (or
+    table row) that shares no word with the ``question`` (its terms) was chosen for its lead-in (or header),
+    which the question asked about: the lead-in is quoted with its whole list, as far as :func:`_extent` goes."""
     ranges: list[tuple[int, int, int, float]] = []  # passage, first sentence, last sentence, score
     for c in chosen:
         chunk = passages[c.passage].chunk
         lo, hi = _extent(chunk, c.index)
         lead = chunk.lead_in(c.index) if lo == c.index else None
+        unnamed = question is not None and not question & set(terms(chunk.sentence(c.index)))
+        if lead is not None and lead < lo and unnamed and (whole := _extent(chunk, lead))[1] >= hi:
+            (lo, hi), lead = whole, None
         if lead is not None and lead < lo:
             ranges.append((c.passage, lead, lead, c.score))  # a list item: its lead-in line, quoted apart
         ranges.append((c.passage, lo, hi, c.score))

@@ -14,12 +14,11 @@ import re
 import zipfile
 from typing import Any
 
-from citeqa.models import Heading
+from citeqa.models import TABLE_CELL_SEP, Heading
 
 MAX_UNZIPPED = 100 * 2**20  # a .docx is a zip: refuse one that would inflate past this (a zip bomb: a 1.6 MB
 # file inflating to 480 MB was still being parsed after 300 s at 5 GB; real documents' XML is far smaller)
 MAX_RATIO = 200  # nor one whose parts inflate more than this many times over (text XML compresses ~10-20x)
-CELL_SEP = " | "
 _HEADING = re.compile(r"heading\s*(\d)$", re.IGNORECASE)
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
@@ -95,7 +94,7 @@ def _row_text(row: Any) -> str:
             continue
         seen.add(id(cell._tc))
         cells.append(" ".join(cell.text.split()))
-    return CELL_SEP.join(cells) if any(cells) else ""
+    return TABLE_CELL_SEP.join(cells) if any(cells) else ""
 
 
 class _StyleChains:
