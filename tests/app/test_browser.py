@@ -155,6 +155,23 @@ def set_slider(pg: Page, elem: str, value: float) -> None:
     raise AssertionError(f"{elem} did not keep {value}: shows {slider.input_value()}")
 
 
+def open_settings(pg: Page, elem: str) -> None:
+    """Open the Settings accordion until ``elem``'s number box shows: a click that lands while the page is still
+    hydrating (a loaded machine) opens nothing, so it is clicked again."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    box = pg.locator(f"{elem} input[type=number]")
+    for _ in range(6):
+        if box.is_visible():
+            return
+        pg.get_by_text("Settings", exact=True).first.click()
+        try:
+            box.wait_for(state="visible", timeout=5_000)
+        except PlaywrightTimeout:
+            continue
+    box.wait_for(state="visible", timeout=5_000)
+
+
 def open_passages(pg: Page) -> None:
     """Expand the "All retrieved passages" accordion."""
     pg.locator("#cq-passages-acc").get_by_role("button", name=re.compile("All retrieved passages")).click()
@@ -265,7 +282,7 @@ def test_passages_accordion_examples_settings_and_clear(page: Page, server: Serv
     page.get_by_text(asked[:45]).first.click()  # and an example is asked at once (long ones show truncated)
     page.wait_for_selector("#cq-chat .bot-row", timeout=60_000)
     assert asked in page.locator("#cq-chat").inner_text()
-    page.get_by_text("Settings", exact=True).first.click()
+    open_settings(page, "#cq-k")
     set_slider(page, "#cq-k", 3)
     page.get_by_label("bm25").check()
     sync_api.expect(page.get_by_label("bm25")).to_be_checked()
@@ -384,7 +401,7 @@ def test_quotes_from_different_places_are_shown_apart(page: Page, server: Server
 
 
 def test_a_tentative_answer_shows_its_evidence_and_the_confidence_control(page: Page) -> None:
-    page.get_by_text("Settings", exact=True).first.click()
+    open_settings(page, "#cq-conf")
     set_slider(page, "#cq-conf", 0.99)  # typed until it holds (an opening accordion can reset it once)
     msg = ask(page, IOT_Q)
     assert "Possible answer (low confidence)" in msg.inner_text()
