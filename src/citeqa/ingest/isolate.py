@@ -91,7 +91,7 @@ class Isolated:
             self._proc = proc = subprocess.Popen(
                 [sys.executable, "-m", "citeqa.ingest.isolate", self.target],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": _pythonpath()},
-                process_group=0)  # a terminal's Ctrl-C reaches the parent only, which then stops the child
+                start_new_session=True)  # a terminal's Ctrl-C reaches the parent only, which stops the child
             assert proc.stdout is not None
             try:  # it says it is ready once the target is imported
                 _read_exact(proc.stdout.fileno(), _LEN.size + 1, time.monotonic() + START_S)
