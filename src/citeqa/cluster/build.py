@@ -62,12 +62,20 @@ def read_and_chunk(row: dict, corpus: str, max_bytes: int, timeout_s: float, chu
 
     rel = row["rel"]
     try:
-        with FileReader(max_bytes, timeout_s) as read:
-            doc = read(corpus_path(Path(corpus), rel), rel)
+        doc = _reader(max_bytes, timeout_s)(corpus_path(Path(corpus), rel), rel)
         result: Any = (doc, chunk_document(doc, chunk_chars, overlap))
     except UnusableFileError as err:
         result = (Skipped(rel, err.reason), [])
     return {"rel": rel, "result": result, "node": ray.get_runtime_context().get_node_id()}
+
+
+_READERS: dict[tuple[int, float], FileReader] = {}
+
+
+def _reader(max_bytes: int, timeout_s: float) -> FileReader:
+    """One reader per Ray worker process, reused by every task it runs (a reading child starts once, not once a
+    file); the child ends when the worker does (its pipe closes)."""
+    return _READERS.setdefault((max_bytes, timeout_s), FileReader(max_bytes, timeout_s))
 
 
 class Embed:
