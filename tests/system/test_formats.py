@@ -86,7 +86,9 @@ def test_word_file_is_answered_with_its_heading_as_section(capsys: pytest.Captur
     text = qa_for(corpus, tmp_path).document("handbook.docx").text
     assert text[cite["start"] : cite["end"]] == cite["quote"]
     code, out, _ = run(capsys, "ask", "How much is a yacht?", *args, "--json")
-    assert json.loads(out)["answer"] == "Yacht | on request", "a table row is a sentence of its own"
+    got = json.loads(out)  # a table row is a sentence of its own, quoted after its table's header row
+    assert [c["quote"] for c in got["citations"]] == ["Boat | Day | Week", "Yacht | on request"]
+    assert got["answer"] == "Boat | Day | Week Yacht | on request"
 
 
 def test_an_index_from_before_pages_loads_and_the_next_index_reads_its_pdfs_again(
