@@ -156,15 +156,15 @@ def set_slider(pg: Page, elem: str, value: float) -> None:
 
 
 def open_settings(pg: Page, elem: str) -> None:
-    """Open the Settings accordion until ``elem``'s number box shows: a click that lands while the page is still
-    hydrating (a loaded machine) opens nothing, so it is clicked again."""
+    """Open citeqa's Settings accordion (by its id: Gradio's footer has a "Settings" link of its own, which a
+    click by text alone hit while the page was still rendering) until ``elem``'s number box shows."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     box = pg.locator(f"{elem} input[type=number]")
     for _ in range(6):
         if box.is_visible():
             return
-        pg.get_by_text("Settings", exact=True).first.click()
+        pg.locator("#cq-settings").get_by_role("button", name=re.compile("Settings")).click()
         try:
             box.wait_for(state="visible", timeout=5_000)
         except PlaywrightTimeout:
@@ -464,8 +464,7 @@ def test_phone_layout_shows_the_evidence_before_the_settings(browser: Browser, s
     pg.wait_for_selector("#cq-question textarea")
     msg = ask(pg, IOT_Q)
     ys = pg.evaluate("""() => ({evidence: document.querySelector('#cq-evidence').getBoundingClientRect().top,
-        settings: [...document.querySelectorAll('button, span')].find(e => e.textContent.trim() === 'Settings')
-                  .getBoundingClientRect().top})""")
+        settings: document.querySelector('#cq-settings').getBoundingClientRect().top})""")
     assert ys["evidence"] < ys["settings"], ys
     for tab in ("Evidence", "Source", "Documents"):  # every tab reachable, none behind an overflow menu
         assert pg.get_by_role("tab", name=tab).is_visible(), tab

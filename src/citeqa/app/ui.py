@@ -214,7 +214,8 @@ def build_app(qa: QA, feedback: FeedbackStore | None = None, examples: Sequence[
                                         file_count="multiple", file_types=UPLOAD_TYPES, type="filepath",
                                         elem_id="cq-upload")
                         status = gr.HTML("", elem_id="cq-upload-status")
-                with gr.Accordion("Settings", open=False):  # below the evidence: on a phone, evidence comes first
+                # below the evidence: on a phone, evidence comes first
+                with gr.Accordion("Settings", open=False, elem_id="cq-settings"):
                     k = gr.Slider(1, 20, value=qa.settings.top_k, step=1, label="Passages to retrieve", elem_id="cq-k")
                     mode = gr.Radio(list(MODES), value=qa.settings.mode, label="Retrieval mode")
                     conf = gr.Slider(0.0, 1.0, value=round(app_.threshold, 3), step=0.01, elem_id="cq-conf",
