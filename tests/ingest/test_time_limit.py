@@ -145,3 +145,17 @@ def test_ctrl_c_while_a_file_is_read_stops_both_processes_without_a_traceback(sl
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert all(_gone(k) for k in kids)
+
+
+def test_settings_from_the_environment_refuse_a_bad_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    from citeqa.config import load_settings
+
+    monkeypatch.setenv("CITEQA_FILE_TIMEOUT", "30")
+    assert load_settings().file_timeout_s == 30.0 and load_settings(file_timeout_s=0.0).file_timeout_s == 0.0
+    for var, value, message in [("CITEQA_FILE_TIMEOUT", "soon", "CITEQA_FILE_TIMEOUT must be a number"),
+                                ("CITEQA_FILE_TIMEOUT", "-5", "must be 0 or more seconds"),
+                                ("CITEQA_MIN_CONFIDENCE", "high", "CITEQA_MIN_CONFIDENCE must be a number")]:
+        monkeypatch.setenv(var, value)
+        with pytest.raises(InputError, match=message):
+            load_settings()
+        monkeypatch.delenv(var)

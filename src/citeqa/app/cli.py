@@ -84,8 +84,6 @@ def current_shards(settings: Settings) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    if args.file_timeout is not None and not 0 <= args.file_timeout < float("inf"):
-        raise InputError("--file-timeout must be a number of seconds, 0 or more")
     return load_settings(corpus_dir=args.corpus, index_dir=args.index, model=args.model,
                          file_timeout_s=args.file_timeout)
 
