@@ -101,8 +101,8 @@ def _inside(path: Path, root: Path) -> bool:
 def _scan(corpus_dir: Path) -> tuple[dict[str, Path], list[Skipped]]:
     """Supported files by corpus name (sorted); symlinks outside, unreadable folders, name clashes."""
     if not corpus_dir.is_dir():
-        what = "is not a folder" if corpus_dir.exists() else "does not exist"
-        raise CorpusError(f"corpus {'path' if corpus_dir.exists() else 'folder'} {corpus_dir} {what}")
+        raise CorpusError(f"corpus path {corpus_dir} is not a folder" if corpus_dir.exists()
+                          else f"corpus folder {corpus_dir} does not exist")
     root = corpus_dir.resolve()
     found: dict[str, Path] = {}
     outside: list[Skipped] = []
