@@ -45,7 +45,7 @@ class Settings:
     rrf_k: int = 60
     max_file_mb: float = 100.0
     # A PDF, Word or HTML file still being read after this many seconds is skipped (0: no limit). The 261-page
-    # debian-reference PDF reads in 0.5 s, so a PDF at the 10,000-page cap needs ~20 s (docs/reliability.md).
+    # Debian Reference PDF reads in 0.34 s (benchmarks/read_time.py), so one at the 10,000-page cap in ~15 s.
     file_timeout_s: float = 120.0
     exact_search_max: int = 50_000
     sentence_vectors: str = "separate"
