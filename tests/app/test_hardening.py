@@ -191,6 +191,8 @@ def test_token_guards_the_api_and_the_app(seed_copy: Path, tmp_path: Path) -> No
     (["--port", "70000"], 2, "not a TCP port"),
     (["--host", "0.0.0.0"], 2, "--allowed-host"),
     (["--host", "no-such-host.invalid"], 8, "cannot listen"),
+    (["--engine", "ray", "--token", "s3cret"], 2, "are for the local engine"),  # Ray Serve would not enforce it
+    (["--engine", "ray", "--allowed-host", "docs.example"], 2, "are for the local engine"),
 ])
 def test_bad_listen_options_get_a_citeqa_message(fake_settings: Settings, extra: list[str], code: int,
                                                   fragment: str) -> None:

@@ -254,6 +254,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise InputError("--share is for the local engine")
         if not 1 <= args.replicas <= 256:
             raise InputError("--replicas must be between 1 and 256")
+        if args.token or access_token() or args.allowed_host:  # Ray Serve's proxy would not enforce them
+            raise InputError("--token, CITEQA_TOKEN and --allowed-host are for the local engine: with --engine ray "
+                             "serve on loopback behind a reverse proxy that authenticates")
         return serve_on_ray(_settings(args), args.address, args.host, args.port, args.replicas)
     if args.address:
         raise InputError("--address is for --engine ray")
