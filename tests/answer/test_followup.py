@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from citeqa.answer.followup import contextual_query, leans_on_history
+from citeqa.answer.followup import contextual_query, leans_on_history, names_its_topic
 from citeqa.config import Settings
 from citeqa.qa import QA
 
@@ -22,10 +22,15 @@ def test_questions_that_lean_on_the_conversation(question: str) -> None:
 @pytest.mark.parametrize("question", [
     "Who is Ms. Okafor?", "When was the IPv6 group established?", "What does the broadband policy cover?",
     "Who led the Chinese side of the IoT advisory group?", "What is a chroot environment on Debian?",
-    "How do I quit the vim editor?",
+    "How do I quit the vim editor?", "Which projects did Okafor fund when she chaired it?",
 ])
 def test_questions_that_name_their_own_topic_stand_alone(question: str) -> None:
     assert not leans_on_history(question)
+
+
+def test_a_name_is_a_capitalised_word_after_the_first_or_an_acronym() -> None:
+    assert names_its_topic("When did Okafor join them?") and names_its_topic("Who led the EU side?")
+    assert not names_its_topic("When did they join?") and not names_its_topic("Where is it?")
 
 
 def test_contextual_query_takes_earlier_questions_up_to_one_that_stands_alone() -> None:

@@ -20,7 +20,7 @@ _PRONOUN = re.compile(
     r"\b(it|its|they|them|their|theirs|this|that|these|those|he|him|his|she|her|hers|there|then|"
     r"the (group|same|latter|former|other|first|second|last) ?(one|side|group)?)\b", re.IGNORECASE)
 _LEAD = re.compile(r"^\s*(and|but|also|so|what about|how about|and what about|what of)\b", re.IGNORECASE)
-_NAME = re.compile(r"(?<![.?!]\s)(?<!^)\b[A-Z][a-z]+|\b[A-Z]{2,}\b")  # a capitalised word not starting the text
+_NAME = re.compile(r"[A-Z][a-z]+|[A-Z]{2,}")  # a capitalised word or an acronym (one word, fullmatch)
 _WH = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "is", "are", "was", "were", "do",
        "does", "did", "can", "could"}
 MAX_EARLIER = 5
