@@ -51,3 +51,15 @@ def test_the_trained_model_chooses_answer_sentences_better_than_the_bundled_one(
     base = p_at_1(BertEncoder(Path(resolve_model(BASE_MODEL))))
     assert trained >= TRAINED_P_AT_1 - TOLERANCE, (trained, base)
     assert trained > base, (trained, base)
+
+
+def test_sentence_transformers_loads_the_trained_model_whole() -> None:
+    """The shipped folder lacks the word embeddings it kept from its base: sentence-transformers gets them put
+    back, so it embeds as citeqa's own encoder does (not with random word vectors)."""
+    pytest.importorskip("sentence_transformers")
+    from citeqa.encode.embedder import SentenceTransformerEmbedder
+
+    texts = ["When was the IoT advisory group established?", "It was established in February 2011."]
+    st = SentenceTransformerEmbedder(TRAINED_MODEL).embed(texts)
+    ours = BertEncoder(Path(resolve_model(TRAINED_MODEL))).embed(texts)
+    assert float((st * ours).sum(axis=1).min()) > 0.999  # float16 weights there, float32 here

@@ -21,7 +21,7 @@ from citeqa.config import DEFAULT_MODEL, offline_model_env
 from citeqa.encode.bert_numpy import BertEncoder
 from citeqa.encode.bundled import resolve_model
 from citeqa.encode.tokens import TokenVectors, random_projection
-from citeqa.encode.weights import unsupported_reason
+from citeqa.encode.weights import base_tensors, unsupported_reason
 from citeqa.errors import ModelError
 from citeqa.ingest.terms import STOPWORDS, normalize, words
 
@@ -58,7 +58,9 @@ class SentenceTransformerEmbedder:
                 try:
                     from sentence_transformers import SentenceTransformer
 
-                    self._model = SentenceTransformer(resolve_model(self.model_name), device="cpu")
+                    path = resolve_model(self.model_name)
+                    self._model = SentenceTransformer(path, device="cpu")
+                    _fill_from_base(self._model, Path(path))
                 except ModelError:
                     raise
                 except Exception as exc:
@@ -77,6 +79,16 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+def _fill_from_base(model, folder: Path) -> None:
+    """A model citeqa trained ships without the tensors it kept from its base (``citeqa_model.json``): put them
+    into the sentence-transformers copy, which would otherwise start them at random."""
+    tensors = base_tensors(folder) if (folder / "citeqa_model.json").is_file() else {}
+    if tensors:
+        import torch
+
+        model[0].auto_model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=False)
 
 
 class HashEmbedder:
