@@ -1,10 +1,8 @@
-"""Fitting the answerer's weights on data: ``python -m citeqa.eval.fit --squad FILE``.
+"""Fitting the answerer's weights on data: ``python -m citeqa.eval.fit --squad FILE [--write | --out PATH]``.
 
-Two logistic models, fitted with plain numpy (L2-regularised IRLS):
-
-1. the sentence scorer: per candidate sentence, does it contain a gold answer?
-2. the confidence: per question, does the chosen answer hold (unanswerable
-   questions count as "does not hold")?
+Two logistic models, fitted with plain numpy (L2-regularised IRLS): 1. the sentence scorer: per candidate
+sentence, does it contain a gold answer? 2. the confidence: per question, does the chosen answer hold
+(unanswerable questions count as "does not hold")? Without ``--write`` or ``--out`` nothing is written.
 
 The default threshold answers when the calibrated probability that the answer holds is at least
 ``1 / (1 + WRONG_REFUSAL_COST)`` and never lets more than 5% of out-of-corpus questions through; the one that
@@ -272,7 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--gold", nargs=2, type=Path, action="append", default=[], metavar=("CORPUS", "GOLD"),
                     help="also fit on a gold set of a corpus (repeatable)")
     ap.add_argument("--work", type=Path, default=Path(".bench/squad"))
-    ap.add_argument("--out", type=Path, default=None, help="default: the calibration file of the model in use")
+    ap.add_argument("--out", type=Path, default=None, help="write the fitted calibration to this file")
+    ap.add_argument("--write", action="store_true", help="write it over the model's shipped calibration file")
     ap.add_argument("--cv", action="store_true", help="also report leave-one-article-out cross-validation")
     args = ap.parse_args(argv)
     settings = load_settings()  # CITEQA_MODEL, CITEQA_SENTENCE_VECTORS; corpus and index are per article
@@ -280,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     samples = collect(args.squad, args.work, embedder, settings)
     samples += collect_gold([(c, g) for c, g in args.gold], args.work / "gold", embedder, settings)
     base = load_calibration(calibration_path(settings.model))
-    out = args.out or calibration_path(settings.model, to_write=True)
+    out = args.out or (calibration_path(settings.model, to_write=True) if args.write else None)
     if args.cv:
         for art in dict.fromkeys(s.article for s in samples):
             train = [s for s in samples if s.article != art]
@@ -290,8 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = ", ".join([f"{args.squad.name} (SQuAD 2.0)", *(g.name for _, g in args.gold)])
     cal = fit(samples, base, f"fitted on {names}: {len(samples)} questions")
     print(json.dumps({"all": True, "threshold": cal.threshold, **score(samples, cal)}))
-    out.write_text(cal.to_json() + "\n", encoding="utf-8")
-    print(f"wrote {out}", file=sys.stderr)
+    if out is not None:
+        out.write_text(cal.to_json() + "\n", encoding="utf-8")
+    print(f"wrote {out}" if out else "nothing written (--write: over the model's calibration; --out: elsewhere)",
+          file=sys.stderr)
     return 0
 
 
