@@ -206,6 +206,10 @@ class QA:
         """The indexed text of one document (for showing a citation in context)."""
         return self.index.store.document(path)
 
+    def sections(self, path: str) -> list[str]:
+        """The section titles of one indexed document, in order (empty for a document without headings)."""
+        return self.index.store.sections(path)
+
     def documents(self) -> list[tuple[str, str, int]]:
         """``(path, format, characters)`` of each indexed document."""
         return self.index.store.documents()

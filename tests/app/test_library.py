@@ -32,3 +32,19 @@ def test_remove_refuses_anything_but_an_indexed_document(fake_qa: QA, tmp_path: 
         _, status = lib.remove(bad)
         assert "is not an indexed document" in status, bad
     assert outside.exists() and (fake_qa.settings.corpus_dir / DOC).exists()
+
+
+def test_example_questions_come_from_the_documents_headings(tmp_path: Path) -> None:
+    from citeqa.app.ui import default_examples
+    from citeqa.config import Settings
+
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "pumps.md").write_text("# Pump manual\n\nIntro text here.\n\n## Starting the pump\n\nTurn the key.\n\n"
+                                     "## Stopping it\n\nPress the red button.\n", encoding="utf-8")
+    (corpus / "plain_notes.txt").write_text("nothing but one plain line of text.\n", encoding="utf-8")
+    qa = QA(Settings(corpus_dir=corpus, index_dir=tmp_path / "index", model="hash"))
+    qa.build()
+    assert qa.sections("pumps.md") == ["Pump manual", "Starting the pump", "Stopping it"]
+    assert default_examples(qa) == ["What does plain_notes.txt say about plain notes?",
+                                    "What does pumps.md say about Starting the pump?"]

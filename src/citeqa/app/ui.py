@@ -166,8 +166,7 @@ def default_examples(qa: QA, limit: int = 4) -> list[str]:
         return list(SEED_EXAMPLES)
     out = []
     for path in paths[:limit]:
-        doc = qa.document(path)
-        titles = [h.title for h in (doc.headings if doc else ()) if 3 <= len(h.title) <= 60]
+        titles = [t for t in qa.sections(path) if 3 <= len(t) <= 60]
         topic = titles[1] if len(titles) > 1 else titles[0] if titles else Path(path).stem.replace("_", " ")
         out.append(f"What does {Path(path).name} say about {topic.strip().rstrip('.:')}?")
     return out

@@ -161,6 +161,9 @@ class ShardedStore:
     def document(self, path: str) -> Document | None:
         return next((d for s in self.shards if (d := s.store.document(path)) is not None), None)
 
+    def sections(self, path: str) -> list[str]:
+        return next((got for s in self.shards if (got := s.store.sections(path))), [])
+
     def pages(self, paths: Iterable[str]) -> dict[str, tuple[int, ...]]:
         paths = list(paths)
         return {p: pg for s in self.shards for p, pg in s.store.pages(paths).items()}

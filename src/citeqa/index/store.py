@@ -154,6 +154,10 @@ class ChunkStore:
         p, text, fmt, sha, pages = found[0]
         return Document(p, text, fmt, sha, pages=_pages(pages))
 
+    def sections(self, path: str) -> list[str]:  # the section titles of a document's passages, in order
+        return [s for (s,) in self._query("SELECT section FROM chunks WHERE doc = ? AND section != '' "
+                                          "GROUP BY section ORDER BY MIN(start)", (path,))]
+
     def pages(self, paths: Iterable[str]) -> dict[str, tuple[int, ...]]:
         """The page start offsets of each of ``paths`` that has pages (PDFs), without reading any text."""
         paths = sorted(set(paths))
