@@ -176,16 +176,16 @@ class QA:
         if index.store.n_chunks == 0:
             raise IndexMissingError("the index holds no text: add documents to the corpus and run `citeqa index`")
         query, earlier = contextual_query(question, history)
-        answer = self._read(question, query, k, mode, threshold)
+        answer = self._read(index, question, query, k, mode, threshold)
         if earlier:  # a follow-up: also read it alone, and keep the reading the answerer trusts clearly more
-            alone = self._read(question, question, k, mode, threshold)
+            alone = self._read(index, question, question, k, mode, threshold)
             better = alone.confidence > answer.confidence + FOLLOW_UP_MARGIN
             answer = alone if better else replace(answer, follow_up_of=earlier)
         return answer
 
-    def _read(self, question: str, query: str, k: int, mode: str, threshold: float | None) -> Answer:
-        """The answer to ``question`` from the passages ``query`` retrieves."""
-        index = self.index
+    def _read(self, index: Index, question: str, query: str, k: int, mode: str, threshold: float | None) -> Answer:
+        """The answer to ``question`` from the passages ``query`` retrieves in ``index`` (one index per ask: a
+        rebuild swapped in between the two readings of a follow-up would mix them)."""
         qvec, qtokens = embed_query(self.embedder, query)
         qtokens = index.tokens.project(qtokens)
         got = retrieve(index, query, qvec, k, mode, self.settings.rrf_k, qtokens)

@@ -22,7 +22,7 @@ SPAN_MIN_CONFIDENCE = 0.5  # below this the short answer is never shown (it is a
 # `answer_span` stays in the JSON with its meaning.
 SHOW_SHORT_ANSWER = False
 SPAN_TITLE = "citeqa's short answer: a highlight added by citeqa, not part of the document"
-DEFAULT_THRESHOLD, DEFAULT_FLOOR = 0.2, 0.15
+DEFAULT_THRESHOLD = 0.2
 
 
 def confidence_level(confidence: float, threshold: float = DEFAULT_THRESHOLD) -> str:

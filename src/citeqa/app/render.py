@@ -85,12 +85,7 @@ def _passage_for(c: Citation, passages: Sequence[Passage]) -> Passage | None:
 
 def highlight(text: str, start: int, end: int, mark_id: str | None = None) -> str:
     """``text`` escaped (newlines kept), with ``text[start:end]`` inside ``<mark>``."""
-    start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
-    ident = f' id="{mark_id}"' if mark_id else ""
-    return (
-        f"{esc_pre(text[:start])}<mark class=\"cq-target\"{ident}>{esc_pre(text[start:end])}</mark>"
-        f"{esc_pre(text[end:])}"
-    )
+    return highlight_many(text, [(start, end)], mark_id)
 
 
 def evidence_html(answer: Answer | None, texts: Mapping[str, str]) -> str:
@@ -146,8 +141,9 @@ def plain_text(answer: Answer, texts: Mapping[str, str]) -> str:
     return f"{answer.question}\n\n{quotes}\n\n{refs}\n"
 
 
-def highlight_many(text: str, ranges: Sequence[tuple[int, int]]) -> str:
-    """``text`` escaped (newlines kept), each range inside ``<mark>`` (overlaps merged)."""
+def highlight_many(text: str, ranges: Sequence[tuple[int, int]], mark_id: str | None = None) -> str:
+    """``text`` escaped (newlines kept), each range inside ``<mark>`` (overlaps merged; the first carries
+    ``mark_id``)."""
     spans = sorted((max(0, min(a, len(text))), max(0, min(b, len(text)))) for a, b in ranges)
     merged: list[tuple[int, int]] = []
     for a, b in spans:
@@ -156,8 +152,9 @@ def highlight_many(text: str, ranges: Sequence[tuple[int, int]]) -> str:
         else:
             merged.append((a, b))
     out, pos = [], 0
-    for a, b in merged:
-        out += [esc_pre(text[pos:a]), f'<mark class="cq-target">{esc_pre(text[a:b])}</mark>']
+    for n, (a, b) in enumerate(merged):
+        ident = f' id="{mark_id}"' if mark_id and n == 0 else ""
+        out += [esc_pre(text[pos:a]), f'<mark class="cq-target"{ident}>{esc_pre(text[a:b])}</mark>']
         pos = b
     out.append(esc_pre(text[pos:]))
     return "".join(out)

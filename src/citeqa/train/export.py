@@ -7,12 +7,12 @@ names the base model and what it supplies (see :func:`citeqa.encode.weights.load
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
 
 from citeqa.config import BASE_MODEL
+from citeqa.models import sha256_hex
 
 FROM_BASE = ("embeddings.word_embeddings.weight",)
 COPIED = ("config.json", "modules.json", "sentence_bert_config.json", "tokenizer.json", "tokenizer_config.json",
@@ -34,7 +34,7 @@ def export(model: object, base: Path, out: Path) -> str:
         if src.is_file():
             (out / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, out / name)
-    digest = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
+    digest = sha256_hex((out / "model.safetensors").read_bytes())
     meta = {"base": BASE_MODEL, "from_base": list(FROM_BASE), "dtype": "float16", "sha256": digest}
     (out / "citeqa_model.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return digest

@@ -14,6 +14,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -85,7 +86,7 @@ class Trainer:
         enc = self.tok.encode_batch(list(texts))
         ids = torch.tensor([e.ids for e in enc], device=self.device)
         mask = torch.tensor([e.attention_mask for e in enc], device=self.device)
-        ctx = torch.autocast(self.device, dtype=self.autocast) if self.autocast else _null()
+        ctx = torch.autocast(self.device, dtype=self.autocast) if self.autocast else nullcontext()
         with ctx:
             states = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
         m = mask.unsqueeze(-1).to(states.dtype)
@@ -192,14 +193,6 @@ class Trainer:
                for d, v in sorted(by.items())}
         out["all"] = {k: float(np.mean([out[d][k] for d in by])) for k in ("p@1", "mrr")}
         return out
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def write_json(path: Path, data: object) -> None:
