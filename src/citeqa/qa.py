@@ -36,10 +36,18 @@ def clean_text(text: str) -> str:
 def refuse_lone_surrogates(what: str, *texts: str) -> None:
     """Raise :class:`InputError` for text holding a lone surrogate: a JSON client can send one (``"\\ud800"``),
     but it is not Unicode text, so nothing can encode it back (an API echoing it fails, an MCP reply never goes)."""
-    for text in texts:
-        if isinstance(text, str) and any("\ud800" <= ch <= "\udfff" for ch in text):
-            raise InputError(f"{what} holds a lone surrogate (an unpaired \\ud800-\\udfff escape): send valid "
-                             "Unicode text")
+    if has_lone_surrogate(list(texts)):
+        raise InputError(f"{what} holds a lone surrogate (an unpaired \\ud800-\\udfff escape): send valid "
+                         "Unicode text")
+
+
+def has_lone_surrogate(value: object) -> bool:
+    """Whether a string, or any string in a (nested) list or dict, holds a lone surrogate."""
+    if isinstance(value, str):
+        return any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, dict):
+        return any(has_lone_surrogate(k) or has_lone_surrogate(v) for k, v in value.items())
+    return isinstance(value, list) and any(has_lone_surrogate(v) for v in value)
 
 
 def clean_question(question: str) -> str:

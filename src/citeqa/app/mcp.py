@@ -31,7 +31,7 @@ from citeqa.app.term import name
 from citeqa.config import Settings
 from citeqa.errors import CiteqaError
 from citeqa.models import passage_dict
-from citeqa.qa import QA, refuse_lone_surrogates
+from citeqa.qa import QA, has_lone_surrogate, refuse_lone_surrogates
 
 INSTRUCTIONS = (
     "citeqa answers questions about a folder of documents with verbatim quotes. Every citation has the "
@@ -104,7 +104,7 @@ def lone_surrogate_reply(line: str) -> str | None:
         msg = json.loads(line)
     except ValueError:
         return None
-    if not isinstance(msg, dict) or "id" not in msg or not _has_lone_surrogate(msg):
+    if not isinstance(msg, dict) or "id" not in msg or not has_lone_surrogate(msg):
         return None
     text = "the request holds a lone surrogate (an unpaired \\ud800-\\udfff escape): send valid Unicode text"
     if msg.get("method") == "tools/call":
@@ -113,16 +113,6 @@ def lone_surrogate_reply(line: str) -> str | None:
     else:
         reply = {"jsonrpc": "2.0", "id": msg["id"], "error": {"code": -32602, "message": text}}
     return json.dumps(reply, ensure_ascii=True)
-
-
-def _has_lone_surrogate(value: object) -> bool:
-    if isinstance(value, str):
-        return any("\ud800" <= ch <= "\udfff" for ch in value)
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(v) for v in value)
-    return False
 
 
 async def _serve_filtered(server: MCPServer) -> None:
