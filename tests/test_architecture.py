@@ -19,7 +19,7 @@ CORE = {"models", "errors", "config"}
 ALLOWED: dict[str, set[str]] = {
     "models": set(),
     "errors": set(),
-    "config": set(),
+    "config": {"errors"},  # a setting that is not a number is an InputError
     "ingest": CORE,
     "encode": CORE | {"ingest"},
     "index": CORE | {"ingest", "encode"},

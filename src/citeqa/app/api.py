@@ -23,13 +23,13 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from citeqa import __version__
+from citeqa.app.guard import MAX_BODY_BYTES  # one cap: the guard's for every route, this API's own check too
 from citeqa.config import MODES
 from citeqa.errors import CiteqaError, IndexBusyError, IndexCorruptError, IndexMissingError, InputError
 from citeqa.models import passage_dict
 from citeqa.qa import QA, refuse_lone_surrogates
 
 log = logging.getLogger("citeqa.api")
-MAX_BODY_BYTES = 64 * 1024
 WORKERS = 2
 MAX_HISTORY = 20
 

@@ -25,7 +25,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urlsplit
 
-MAX_BODY_BYTES = 64 * 1024  # every route (the REST API also checks its own, with JSON errors)
+MAX_BODY_BYTES = 64 * 1024  # every route; the REST API checks it again (411, honest lengths) where no guard runs (Ray)
 UPLOAD_PATH = "/gradio_api/upload"
 UPLOAD_BODY_BYTES = 21 * 2**20  # the 20 MB upload limit plus the multipart envelope
 BODY_TIMEOUT_S = 30.0
